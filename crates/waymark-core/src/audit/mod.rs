@@ -1,0 +1,1 @@
+//! Audit extractors: one row per ETL run (see issue 4).

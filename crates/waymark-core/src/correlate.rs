@@ -1,0 +1,271 @@
+//! The join of split failures: a failure detail attaches its reason to the FAILURE event of the
+//! same system and correlation id, whichever of the two arrives first.
+//!
+//! The correlator is pure: it keeps the halves that wait for a partner in memory and returns
+//! [`Change`]s that a store applies in the same transaction as the events, so the waiting
+//! halves survive a restart ([`Correlator::restore`]). Time is event time: the watermark is the
+//! latest event timestamp seen, and a half that waited longer than the time-to-live by that
+//! clock becomes an orphan. Using event time rather than the wall clock makes a replay after a
+//! crash produce exactly the same rows.
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+
+use crate::event::{Detail, Event, Origin, Status};
+
+/// What the store must do, in order, to mirror the correlator's decisions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Store a new event (its reason may already be joined).
+    Insert { origin: Origin, event: Event },
+    /// Fill the reason of an event stored earlier (key = its origin key).
+    Attach { event_key: i64, reason: String },
+    /// Remember a half that waits for its partner.
+    Wait(Pending),
+    /// Forget a waiting half: it found its partner.
+    Joined { key: i64 },
+    /// A waiting half outlived the time-to-live: it stays, marked as an orphan.
+    Orphaned { key: i64 },
+}
+
+/// Which half is waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PendingKind {
+    /// A FAILURE event waiting for its reason.
+    Failure,
+    /// A reason waiting for its FAILURE event.
+    Reason,
+}
+
+impl PendingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PendingKind::Failure => "failure",
+            PendingKind::Reason => "reason",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PendingKind> {
+        match s {
+            "failure" => Some(PendingKind::Failure),
+            "reason" => Some(PendingKind::Reason),
+            _ => None,
+        }
+    }
+}
+
+/// A waiting half, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// The origin key of the record (for a failure, also the key of its event row).
+    pub key: i64,
+    pub kind: PendingKind,
+    pub system_id: String,
+    pub correlation_id: String,
+    /// Event time of the half (for a detail without time: the watermark when it arrived).
+    pub ts_micros: i64,
+    /// The reason, for a waiting reason.
+    pub reason: Option<String>,
+}
+
+/// Counts of a correlator's decisions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JoinCounts {
+    /// Reasons joined to their failure.
+    pub joined: u64,
+    /// Halves that became orphans.
+    pub orphaned: u64,
+}
+
+type Key = (String, String);
+
+/// The join state and its rules.
+#[derive(Debug)]
+pub struct Correlator {
+    ttl_micros: i64,
+    joinable: HashSet<String>,
+    failures: HashMap<Key, VecDeque<(i64, i64)>>,
+    reasons: HashMap<Key, VecDeque<(i64, i64, String)>>,
+    /// (expiry time, key) of every waiting half, to find the expired ones in order.
+    expiry: BTreeSet<(i64, i64)>,
+    /// key -> (kind, system, correlation id), to remove an expired half from its queue.
+    index: HashMap<i64, (PendingKind, Key)>,
+    watermark: Option<i64>,
+    counts: JoinCounts,
+}
+
+impl Correlator {
+    /// `joinable`: systems that log reasons separately; only their failures wait for one.
+    pub fn new(joinable: impl IntoIterator<Item = String>, ttl_secs: u64) -> Correlator {
+        Correlator {
+            ttl_micros: i64::try_from(ttl_secs.saturating_mul(1_000_000)).unwrap_or(i64::MAX),
+            joinable: joinable.into_iter().collect(),
+            failures: HashMap::new(),
+            reasons: HashMap::new(),
+            expiry: BTreeSet::new(),
+            index: HashMap::new(),
+            watermark: None,
+            counts: JoinCounts::default(),
+        }
+    }
+
+    /// Reloads the halves still waiting and the watermark, as a store kept them.
+    pub fn restore(&mut self, waiting: impl IntoIterator<Item = Pending>, watermark: Option<i64>) {
+        self.watermark = watermark;
+        for p in waiting {
+            self.remember(p);
+        }
+    }
+
+    pub fn watermark(&self) -> Option<i64> {
+        self.watermark
+    }
+
+    pub fn counts(&self) -> JoinCounts {
+        self.counts
+    }
+
+    /// Halves currently waiting.
+    pub fn waiting(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Takes one event; pushes the changes it causes.
+    pub fn event(&mut self, origin: Origin, mut event: Event, out: &mut Vec<Change>) {
+        let key = origin.key();
+        let waits = event.status == Status::Failure
+            && event.failure_reason.is_none()
+            && self.joinable.contains(&event.system_id);
+        if waits {
+            let k = (event.system_id.clone(), event.correlation_id.clone());
+            if let Some((reason_key, reason)) = self.take_reason(&k) {
+                event.failure_reason = Some(reason);
+                self.counts.joined += 1;
+                out.push(Change::Joined { key: reason_key });
+            } else {
+                let pending = Pending {
+                    key,
+                    kind: PendingKind::Failure,
+                    system_id: k.0,
+                    correlation_id: k.1,
+                    ts_micros: event.ts_micros,
+                    reason: None,
+                };
+                out.push(Change::Insert { origin, event: event.clone() });
+                out.push(Change::Wait(pending.clone()));
+                self.remember(pending);
+                self.advance(event.ts_micros, out);
+                return;
+            }
+        }
+        let ts = event.ts_micros;
+        out.push(Change::Insert { origin, event });
+        self.advance(ts, out);
+    }
+
+    /// Takes one failure detail; pushes the changes it causes.
+    pub fn detail(&mut self, origin: Origin, detail: Detail, out: &mut Vec<Change>) {
+        let k = (detail.system_id, detail.correlation_id);
+        if let Some(event_key) = self.take_failure(&k) {
+            self.counts.joined += 1;
+            out.push(Change::Joined { key: event_key });
+            out.push(Change::Attach { event_key, reason: detail.failure_reason });
+        } else {
+            let ts_micros = detail.ts_micros.or(self.watermark).unwrap_or(i64::MIN);
+            let pending = Pending {
+                key: origin.key(),
+                kind: PendingKind::Reason,
+                system_id: k.0,
+                correlation_id: k.1,
+                ts_micros,
+                reason: Some(detail.failure_reason),
+            };
+            out.push(Change::Wait(pending.clone()));
+            self.remember(pending);
+        }
+        if let Some(ts) = detail.ts_micros {
+            self.advance(ts, out);
+        }
+    }
+
+    fn remember(&mut self, p: Pending) {
+        let k = (p.system_id, p.correlation_id);
+        let expires = self.expires_at(p.ts_micros);
+        self.expiry.insert((expires, p.key));
+        self.index.insert(p.key, (p.kind, k.clone()));
+        match p.kind {
+            PendingKind::Failure => self.failures.entry(k).or_default().push_back((p.ts_micros, p.key)),
+            PendingKind::Reason => {
+                let reason = p.reason.unwrap_or_default();
+                self.reasons.entry(k).or_default().push_back((p.ts_micros, p.key, reason));
+            }
+        }
+    }
+
+    /// The oldest failure waiting for this system and id (by event time, then arrival).
+    fn take_failure(&mut self, k: &Key) -> Option<i64> {
+        let queue = self.failures.get_mut(k)?;
+        let (pos, &(ts, key)) = queue.iter().enumerate().min_by_key(|(_, (ts, key))| (*ts, *key))?;
+        queue.remove(pos);
+        if queue.is_empty() {
+            self.failures.remove(k);
+        }
+        self.forget(ts, key);
+        Some(key)
+    }
+
+    /// The oldest reason waiting (in arrival order: reasons may carry no time).
+    fn take_reason(&mut self, k: &Key) -> Option<(i64, String)> {
+        let queue = self.reasons.get_mut(k)?;
+        let (ts, key, reason) = queue.pop_front()?;
+        if queue.is_empty() {
+            self.reasons.remove(k);
+        }
+        self.forget(ts, key);
+        Some((key, reason))
+    }
+
+    /// A reason that came before any event has no date (`i64::MIN`): it waits until joined.
+    fn expires_at(&self, ts: i64) -> i64 {
+        if ts == i64::MIN {
+            i64::MAX
+        } else {
+            ts.saturating_add(self.ttl_micros)
+        }
+    }
+
+    fn forget(&mut self, ts: i64, key: i64) {
+        self.expiry.remove(&(self.expires_at(ts), key));
+        self.index.remove(&key);
+    }
+
+    /// Moves the watermark and turns the halves that outlived the time-to-live into orphans.
+    fn advance(&mut self, ts: i64, out: &mut Vec<Change>) {
+        let wm = self.watermark.map_or(ts, |w| w.max(ts));
+        self.watermark = Some(wm);
+        while let Some(&(expires, key)) = self.expiry.first() {
+            if expires >= wm {
+                break;
+            }
+            self.expiry.pop_first();
+            let Some((kind, k)) = self.index.remove(&key) else { continue };
+            match kind {
+                PendingKind::Failure => remove_where(&mut self.failures, &k, |e| e.1 == key),
+                PendingKind::Reason => remove_where(&mut self.reasons, &k, |e| e.1 == key),
+            }
+            self.counts.orphaned += 1;
+            out.push(Change::Orphaned { key });
+        }
+    }
+}
+
+fn remove_where<T>(map: &mut HashMap<Key, VecDeque<T>>, k: &Key, pred: impl Fn(&T) -> bool) {
+    if let Some(q) = map.get_mut(k) {
+        q.retain(|e| !pred(e));
+        if q.is_empty() {
+            map.remove(k);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

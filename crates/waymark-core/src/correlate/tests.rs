@@ -1,0 +1,140 @@
+//! The join rules, with plain values.
+
+use super::*;
+
+fn ev(system: &str, cid: &str, ts: i64, status: Status, reason: Option<&str>) -> Event {
+    Event {
+        system_id: system.into(),
+        checkpoint_id: "C".into(),
+        timestamp: String::new(),
+        ts_micros: ts * 1_000_000,
+        status,
+        correlation_id: cid.into(),
+        failure_reason: reason.map(Into::into),
+    }
+}
+
+fn det(system: &str, cid: &str, reason: &str) -> Detail {
+    Detail { system_id: system.into(), correlation_id: cid.into(), failure_reason: reason.into(), ts_micros: None }
+}
+
+fn at(pos: u64) -> Origin {
+    Origin { source: 1, position: pos }
+}
+
+fn corr() -> Correlator {
+    Correlator::new(["fedebom".to_owned(), "cmf".to_owned()], 60)
+}
+
+/// The reason each stored event ends with, applying changes as a store would.
+fn reasons(changes: &[Change]) -> Vec<(u64, Option<String>)> {
+    let mut rows: Vec<(u64, Option<String>)> = Vec::new();
+    for c in changes {
+        match c {
+            Change::Insert { origin, event } => rows.push((origin.position, event.failure_reason.clone())),
+            Change::Attach { event_key, reason } => {
+                let pos = Origin::from_key(*event_key).position;
+                rows.iter_mut().find(|r| r.0 == pos).unwrap().1 = Some(reason.clone());
+            }
+            _ => {}
+        }
+    }
+    rows
+}
+
+#[test]
+fn reason_after_failure_is_attached() {
+    let mut c = corr();
+    let mut out = Vec::new();
+    c.event(at(0), ev("fedebom", "a", 10, Status::Failure, None), &mut out);
+    c.detail(at(1), det("fedebom", "a", "R1"), &mut out);
+    assert_eq!(reasons(&out), vec![(0, Some("R1".into()))]);
+    assert_eq!(c.counts().joined, 1);
+    assert_eq!(c.waiting(), 0);
+    assert!(out.contains(&Change::Joined { key: at(0).key() }));
+}
+
+#[test]
+fn reason_before_failure_is_joined_on_insert() {
+    let mut c = corr();
+    let mut out = Vec::new();
+    c.detail(at(0), det("cmf", "a", "R1"), &mut out);
+    c.event(at(1), ev("cmf", "a", 10, Status::Failure, None), &mut out);
+    assert_eq!(reasons(&out), vec![(1, Some("R1".into()))]);
+    assert!(out.contains(&Change::Joined { key: at(0).key() }));
+    assert_eq!(c.waiting(), 0);
+}
+
+#[test]
+fn retry_keeps_both_events_and_oldest_failure_takes_next_reason() {
+    let mut c = corr();
+    let mut out = Vec::new();
+    c.event(at(0), ev("fedebom", "a", 10, Status::Failure, None), &mut out);
+    c.event(at(1), ev("fedebom", "a", 11, Status::Failure, None), &mut out);
+    c.event(at(2), ev("fedebom", "a", 12, Status::Success, None), &mut out);
+    c.detail(at(3), det("fedebom", "a", "first"), &mut out);
+    c.detail(at(4), det("fedebom", "a", "second"), &mut out);
+    assert_eq!(
+        reasons(&out),
+        vec![(0, Some("first".into())), (1, Some("second".into())), (2, None)]
+    );
+}
+
+#[test]
+fn systems_and_ids_do_not_mix() {
+    let mut c = corr();
+    let mut out = Vec::new();
+    c.event(at(0), ev("fedebom", "a", 10, Status::Failure, None), &mut out);
+    c.detail(at(1), det("cmf", "a", "wrong system"), &mut out);
+    c.detail(at(2), det("fedebom", "b", "wrong id"), &mut out);
+    assert_eq!(reasons(&out), vec![(0, None)]);
+    assert_eq!(c.waiting(), 3);
+}
+
+#[test]
+fn inline_systems_never_wait() {
+    let mut c = corr();
+    let mut out = Vec::new();
+    c.event(at(0), ev("bcis", "a", 10, Status::Failure, None), &mut out);
+    assert_eq!(c.waiting(), 0);
+    c.event(at(1), ev("fedebom", "a", 10, Status::Failure, Some("inline")), &mut out);
+    assert_eq!(c.waiting(), 0);
+}
+
+#[test]
+fn halves_without_partner_become_orphans_after_the_ttl() {
+    let mut c = corr();
+    let mut out = Vec::new();
+    c.event(at(0), ev("fedebom", "a", 0, Status::Failure, None), &mut out);
+    c.event(at(1), ev("cmf", "z", 30, Status::Success, None), &mut out);
+    c.detail(at(2), det("cmf", "b", "lonely"), &mut out); // dated by the watermark: 30 s
+    assert!(!out.iter().any(|c| matches!(c, Change::Orphaned { .. })));
+    c.event(at(3), ev("cmf", "z", 61, Status::Success, None), &mut out);
+    assert!(out.contains(&Change::Orphaned { key: at(0).key() }));
+    assert!(!out.contains(&Change::Orphaned { key: at(2).key() }));
+    c.event(at(4), ev("cmf", "z", 91, Status::Success, None), &mut out);
+    assert!(out.contains(&Change::Orphaned { key: at(2).key() }));
+    assert_eq!(c.counts().orphaned, 2);
+    // An orphan is not joined any more.
+    c.detail(at(5), det("fedebom", "a", "late"), &mut out);
+    assert_eq!(reasons(&out)[0], (0, None));
+}
+
+#[test]
+fn restored_state_joins_like_the_original() {
+    let mut c = corr();
+    let mut out = Vec::new();
+    c.event(at(0), ev("fedebom", "a", 10, Status::Failure, None), &mut out);
+    c.detail(at(1), det("cmf", "b", "early"), &mut out);
+    let waiting: Vec<Pending> = out
+        .iter()
+        .filter_map(|c| if let Change::Wait(p) = c { Some(p.clone()) } else { None })
+        .collect();
+    let mut d = corr();
+    d.restore(waiting, c.watermark());
+    let mut out2 = Vec::new();
+    d.detail(at(2), det("fedebom", "a", "R"), &mut out2);
+    d.event(at(3), ev("cmf", "b", 11, Status::Failure, None), &mut out2);
+    assert!(out2.contains(&Change::Attach { event_key: at(0).key(), reason: "R".into() }));
+    assert!(matches!(&out2[3], Change::Insert { event, .. } if event.failure_reason.as_deref() == Some("early")));
+}

@@ -1,0 +1,87 @@
+//! The normalized event model shared by every stage.
+
+use std::fmt;
+
+/// The outcome of a checkpoint. The seed schema knows exactly two values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    Success,
+    Failure,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Success => "SUCCESS",
+            Status::Failure => "FAILURE",
+        }
+    }
+
+    pub fn from_canonical(s: &str) -> Option<Status> {
+        match s {
+            "SUCCESS" => Some(Status::Success),
+            "FAILURE" => Some(Status::Failure),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a record came from: a source (file, stdin, topic-partition) and a position in it.
+///
+/// Sources are numbered by the store; the pair is the record's identity, so a record read twice
+/// maps to the same key and can be stored at most once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Origin {
+    pub source: u32,
+    /// Byte offset of the record's first byte in a file, or the Kafka offset.
+    pub position: u64,
+}
+
+impl Origin {
+    /// Bits of the key given to the position. 2^40 bytes is one TiB per file, and 2^40 Kafka
+    /// offsets is a trillion records per partition; the rest numbers the sources.
+    const POSITION_BITS: u32 = 40;
+
+    /// A single integer identity, used by stores as the row key (no extra index needed).
+    pub fn key(self) -> i64 {
+        ((self.source as i64) << Self::POSITION_BITS)
+            | (self.position as i64 & ((1 << Self::POSITION_BITS) - 1))
+    }
+
+    pub fn from_key(key: i64) -> Origin {
+        Origin {
+            source: (key >> Self::POSITION_BITS) as u32,
+            position: (key & ((1 << Self::POSITION_BITS) - 1)) as u64,
+        }
+    }
+}
+
+/// One normalized event: the seed's six columns plus time as a number for ordering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub system_id: String,
+    pub checkpoint_id: String,
+    /// RFC 3339 in UTC, e.g. `2025-05-04T10:30:00Z`.
+    pub timestamp: String,
+    /// The same instant in microseconds since the Unix epoch, for ordering and ranges.
+    pub ts_micros: i64,
+    pub status: Status,
+    pub correlation_id: String,
+    pub failure_reason: Option<String>,
+}
+
+/// A separate record carrying the reason of a failure of `system_id` for `correlation_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detail {
+    pub system_id: String,
+    pub correlation_id: String,
+    pub failure_reason: String,
+    /// Some detail formats carry no time (fedebom's); then the correlator dates it.
+    pub ts_micros: Option<i64>,
+}

@@ -1,0 +1,509 @@
+//! Declarative parsers: one record (a line, a message) of a known system becomes an [`Event`]
+//! or a failure [`Detail`]; anything else is a [`Reject`] with its reason.
+//!
+//! Each `[[system]]` of the configuration compiles into a [`SystemParser`]. A JSON record is
+//! parsed once into a [`FlatJson`] view that all JSON systems read; a text record is tried
+//! against each text system's `match`, then its event and detail patterns.
+
+mod json;
+mod reject;
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use regex::Regex;
+
+pub use json::{FlatJson, Scalar};
+pub use reject::{Reject, RejectKind};
+
+use crate::config::{Collector, DetailRaw, RawConfig, SystemRaw};
+use crate::event::{Detail, Event, Status};
+use crate::normalize::{format_utc, parse_zone, StatusMap, TimeParser, TsFormat};
+
+/// The schema fields a mapping can name.
+const EVENT_FIELDS: [&str; 5] =
+    ["checkpoint_id", "timestamp", "status", "correlation_id", "failure_reason"];
+
+/// What one record is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    Event(Event),
+    Detail(Detail),
+}
+
+/// All configured systems, compiled.
+#[derive(Debug, Default)]
+pub struct Parsers {
+    systems: Vec<SystemParser>,
+}
+
+#[derive(Debug)]
+enum Format {
+    Json,
+    Regex,
+    Csv { delimiter: u8, columns: Vec<String> },
+}
+
+#[derive(Debug)]
+enum Matcher {
+    FieldEquals { field: String, value: String },
+    Prefix(String),
+    Regex(Regex),
+}
+
+/// How one system's records are recognised and read.
+#[derive(Debug)]
+pub struct SystemParser {
+    name: String,
+    format: Format,
+    matcher: Matcher,
+    event: Shape,
+    details: Vec<Shape>,
+    times: TimeParser,
+    statuses: StatusMap,
+}
+
+/// One record shape: a pattern (text) or a presence test (JSON, CSV), plus field mappings.
+#[derive(Debug)]
+struct Shape {
+    pattern: Option<Regex>,
+    lacks: Vec<String>,
+    has: Vec<String>,
+    /// Schema field -> JSON path, capture name or CSV column.
+    fields: HashMap<&'static str, String>,
+}
+
+impl Parsers {
+    /// Compiles the systems of a (merged) configuration, collecting every error.
+    pub(crate) fn build(raw: &RawConfig, default_zone: &str, c: &mut Collector<'_>) -> Parsers {
+        let mut systems = Vec::new();
+        for (i, sys) in raw.systems.iter().enumerate().filter(|(_, s)| s.enabled) {
+            if let Some(p) = SystemParser::build(sys, &format!("system[{i}]"), default_zone, c) {
+                systems.push(p);
+            }
+        }
+        Parsers { systems }
+    }
+
+    /// Names of the systems whose failures may get their reason from a separate record.
+    pub fn joinable_systems(&self) -> Vec<String> {
+        self.systems.iter().filter(|s| !s.details.is_empty()).map(|s| s.name.clone()).collect()
+    }
+
+    pub fn system_names(&self) -> Vec<&str> {
+        self.systems.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    /// Parses one record, already checked for length, NUL bytes and UTF-8 by the pipeline.
+    pub fn parse(&self, record: &str) -> Result<Parsed, Reject> {
+        let json_error = if record.trim_start().starts_with('{') {
+            match FlatJson::parse(record.as_bytes()) {
+                Ok(flat) => return self.parse_json(record, &flat),
+                Err(e) => Some(e),
+            }
+        } else {
+            None
+        };
+        for sys in self.systems.iter().filter(|s| !matches!(s.format, Format::Json)) {
+            if sys.matches_line(record) {
+                return sys.parse_text(record);
+            }
+        }
+        Err(match json_error {
+            Some(e) => Reject::new(RejectKind::BadJson, e.to_string()),
+            None => Reject::new(RejectKind::UnknownSystem, "no system matches this record"),
+        })
+    }
+
+    fn parse_json(&self, record: &str, flat: &FlatJson<'_>) -> Result<Parsed, Reject> {
+        for sys in self.systems.iter().filter(|s| matches!(s.format, Format::Json)) {
+            if sys.matches_json(record, flat) {
+                return sys.parse_fields(&|key| flat.get(key).and_then(Scalar::to_text), &|key| {
+                    flat.has(key)
+                });
+            }
+        }
+        let what = match flat.get("system").and_then(Scalar::to_text) {
+            Some(name) => format!("no system matches this JSON record (system `{}`)", clip(&name)),
+            None => "no system matches this JSON record".to_owned(),
+        };
+        Err(Reject::new(RejectKind::UnknownSystem, what))
+    }
+}
+
+impl SystemParser {
+    fn build(
+        raw: &SystemRaw,
+        path: &str,
+        default_zone: &str,
+        c: &mut Collector<'_>,
+    ) -> Option<SystemParser> {
+        let before = c.errors.len();
+        let Some(format_raw) = &raw.format else {
+            c.push(format!("{path}.format"), None, "missing `format` (json, regex or csv)");
+            return None;
+        };
+        let format = match format_raw.get_ref().as_str() {
+            "json" => Format::Json,
+            "regex" => Format::Regex,
+            "csv" => Format::Csv {
+                delimiter: csv_delimiter(raw, path, c),
+                columns: raw.columns.clone(),
+            },
+            other => {
+                c.push(
+                    format!("{path}.format"),
+                    Some(format_raw.span()),
+                    format!("unknown format `{other}` (expected json, regex or csv)"),
+                );
+                Format::Regex
+            }
+        };
+        if matches!(format, Format::Csv { ref columns, .. } if columns.is_empty()) {
+            c.push(format!("{path}.columns"), None, "a csv system needs `columns`");
+        }
+        let matcher = build_matcher(raw, &format, path, c);
+        let event = build_event_shape(raw, &format, path, c);
+        let details = raw
+            .details
+            .iter()
+            .enumerate()
+            .filter_map(|(i, d)| build_detail_shape(d, &format, &format!("{path}.detail[{i}]"), c))
+            .collect();
+        let times = build_times(raw, path, default_zone, c);
+        let statuses = build_statuses(raw, path, c);
+        let (matcher, event, times) = (matcher?, event?, times?);
+        (c.errors.len() == before).then(|| SystemParser {
+            name: raw.name.clone(),
+            format,
+            matcher,
+            event,
+            details,
+            times,
+            statuses,
+        })
+    }
+
+    fn matches_json(&self, record: &str, flat: &FlatJson<'_>) -> bool {
+        match &self.matcher {
+            Matcher::FieldEquals { field, value } => {
+                flat.get(field).and_then(Scalar::to_text).is_some_and(|v| v == value.as_str())
+            }
+            Matcher::Prefix(p) => record.starts_with(p.as_str()),
+            Matcher::Regex(re) => re.is_match(record),
+        }
+    }
+
+    fn matches_line(&self, record: &str) -> bool {
+        match &self.matcher {
+            Matcher::Prefix(p) => record.starts_with(p.as_str()),
+            Matcher::Regex(re) => re.is_match(record),
+            Matcher::FieldEquals { field, value } => {
+                self.csv_fields(record).is_some_and(|row| {
+                    self.csv_get(&row, field).is_some_and(|v| v == value.as_str())
+                })
+            }
+        }
+    }
+
+    fn parse_text(&self, record: &str) -> Result<Parsed, Reject> {
+        if let Format::Csv { .. } = self.format {
+            let Some(row) = self.csv_fields(record) else {
+                return Err(Reject::new(RejectKind::NoPattern, format!("{}: not a CSV row", self.name)));
+            };
+            return self.parse_fields(&|k| self.csv_get(&row, k).map(Cow::Borrowed), &|k| {
+                self.csv_get(&row, k).is_some()
+            });
+        }
+        if let Some(caps) = self.event.pattern.as_ref().and_then(|re| re.captures(record)) {
+            return self.event(&|k| caps.name(k).map(|m| Cow::Borrowed(m.as_str())));
+        }
+        for detail in &self.details {
+            if let Some(caps) = detail.pattern.as_ref().and_then(|re| re.captures(record)) {
+                return self.detail(detail, &|k| caps.name(k).map(|m| Cow::Borrowed(m.as_str())));
+            }
+        }
+        Err(Reject::new(
+            RejectKind::NoPattern,
+            format!("{} record matches neither its event nor its detail patterns", self.name),
+        ))
+    }
+
+    /// JSON and CSV: a record lacking the detail's `lacks` fields and having its `has` fields is
+    /// a detail, anything else is an event.
+    fn parse_fields<'r>(
+        &self,
+        get: &dyn Fn(&str) -> Option<Cow<'r, str>>,
+        has: &dyn Fn(&str) -> bool,
+    ) -> Result<Parsed, Reject> {
+        for detail in &self.details {
+            let is_detail = detail.lacks.iter().all(|k| !has(k)) && detail.has.iter().all(|k| has(k));
+            if is_detail {
+                return self.detail(detail, get);
+            }
+        }
+        self.event(get)
+    }
+
+    fn event<'r>(&self, get: &dyn Fn(&str) -> Option<Cow<'r, str>>) -> Result<Parsed, Reject> {
+        let field = |name: &'static str| {
+            let key = self.event.fields.get(name).map_or(name, String::as_str);
+            get(key).filter(|v| !v.trim().is_empty())
+        };
+        let missing = |name: &str| {
+            Reject::new(RejectKind::MissingField, format!("{} record has no {name}", self.name))
+        };
+        let checkpoint_id = field("checkpoint_id").ok_or_else(|| missing("checkpoint_id"))?;
+        let correlation_id = field("correlation_id").ok_or_else(|| missing("correlation_id"))?;
+        let raw_status = field("status").ok_or_else(|| missing("status"))?;
+        let status = self.statuses.get(raw_status.trim()).ok_or_else(|| {
+            Reject::new(
+                RejectKind::BadStatus,
+                format!("{}: status `{}` is neither SUCCESS nor FAILURE", self.name, clip(&raw_status)),
+            )
+        })?;
+        let raw_ts = field("timestamp").ok_or_else(|| missing("timestamp"))?;
+        let ts_micros = self.parse_time(&raw_ts)?;
+        let failure_reason = match status {
+            Status::Failure => field("failure_reason").map(Cow::into_owned),
+            Status::Success => None,
+        };
+        Ok(Parsed::Event(Event {
+            system_id: self.name.clone(),
+            checkpoint_id: checkpoint_id.into_owned(),
+            timestamp: format_utc(ts_micros),
+            ts_micros,
+            status,
+            correlation_id: correlation_id.into_owned(),
+            failure_reason,
+        }))
+    }
+
+    fn detail<'r>(
+        &self,
+        shape: &Shape,
+        get: &dyn Fn(&str) -> Option<Cow<'r, str>>,
+    ) -> Result<Parsed, Reject> {
+        let field = |name: &'static str| {
+            let key = shape.fields.get(name).map_or(name, String::as_str);
+            get(key).filter(|v| !v.trim().is_empty())
+        };
+        let missing = |name: &str| {
+            Reject::new(RejectKind::MissingField, format!("{} detail has no {name}", self.name))
+        };
+        let correlation_id = field("correlation_id").ok_or_else(|| missing("correlation_id"))?;
+        let reason = field("failure_reason").ok_or_else(|| missing("failure_reason"))?;
+        let ts_micros = field("timestamp").map(|t| self.parse_time(&t)).transpose()?;
+        Ok(Parsed::Detail(Detail {
+            system_id: self.name.clone(),
+            correlation_id: correlation_id.into_owned(),
+            failure_reason: reason.into_owned(),
+            ts_micros,
+        }))
+    }
+
+    fn parse_time(&self, raw: &str) -> Result<i64, Reject> {
+        self.times.parse(raw).ok_or_else(|| {
+            Reject::new(
+                RejectKind::BadTimestamp,
+                format!("{}: timestamp `{}` matches no configured format", self.name, clip(raw)),
+            )
+        })
+    }
+
+    fn csv_fields(&self, record: &str) -> Option<csv::StringRecord> {
+        let Format::Csv { delimiter, .. } = self.format else { return None };
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .delimiter(delimiter)
+            .flexible(true)
+            .from_reader(record.as_bytes());
+        reader.records().next()?.ok()
+    }
+
+    fn csv_get<'r>(&self, row: &'r csv::StringRecord, column: &str) -> Option<&'r str> {
+        let Format::Csv { columns, .. } = &self.format else { return None };
+        let index = columns.iter().position(|c| c == column)?;
+        row.get(index)
+    }
+}
+
+fn csv_delimiter(raw: &SystemRaw, path: &str, c: &mut Collector<'_>) -> u8 {
+    match raw.delimiter.as_deref().map(str::as_bytes) {
+        None => b',',
+        Some([b]) => *b,
+        Some(_) => {
+            c.push(format!("{path}.delimiter"), None, "the delimiter must be one byte");
+            b','
+        }
+    }
+}
+
+fn build_matcher(raw: &SystemRaw, format: &Format, path: &str, c: &mut Collector<'_>) -> Option<Matcher> {
+    let m = &raw.matcher;
+    let path = format!("{path}.match");
+    match (&m.field, &m.equals, &m.prefix, &m.regex) {
+        (Some(field), Some(value), None, None) => {
+            if matches!(format, Format::Regex) {
+                c.push(path, None, "a regex system is matched by `prefix` or `regex`, not `field`");
+                return None;
+            }
+            Some(Matcher::FieldEquals { field: field.clone(), value: value.clone() })
+        }
+        (None, None, Some(prefix), None) => Some(Matcher::Prefix(prefix.clone())),
+        (None, None, None, Some(re)) => compile(re, &format!("{path}.regex"), c).map(Matcher::Regex),
+        _ => {
+            c.push(path, None, "give exactly one of `field` + `equals`, `prefix` or `regex`");
+            None
+        }
+    }
+}
+
+fn build_event_shape(raw: &SystemRaw, format: &Format, path: &str, c: &mut Collector<'_>) -> Option<Shape> {
+    let fields = mapped_fields(&raw.fields, &format!("{path}.fields"), c);
+    let pattern = match (format, &raw.pattern) {
+        (Format::Regex, Some(p)) => Some(compile(p, &format!("{path}.pattern"), c)?),
+        (Format::Regex, None) => {
+            c.push(format!("{path}.pattern"), None, "a regex system needs a `pattern`");
+            return None;
+        }
+        (_, Some(p)) => {
+            c.push(format!("{path}.pattern"), Some(p.span()), "`pattern` is for regex systems");
+            None
+        }
+        (_, None) => None,
+    };
+    if let Some(re) = &pattern {
+        let required = ["checkpoint_id", "timestamp", "status", "correlation_id"];
+        require_captures(re, &fields, &required, &format!("{path}.pattern"), raw.pattern.as_ref(), c);
+    }
+    Some(Shape { pattern, lacks: Vec::new(), has: Vec::new(), fields })
+}
+
+fn build_detail_shape(d: &DetailRaw, format: &Format, path: &str, c: &mut Collector<'_>) -> Option<Shape> {
+    let fields = mapped_fields(&d.fields, &format!("{path}.fields"), c);
+    let pattern = match (format, &d.pattern) {
+        (Format::Regex, Some(p)) => {
+            let re = compile(p, &format!("{path}.pattern"), c)?;
+            let required = ["correlation_id", "failure_reason"];
+            require_captures(&re, &fields, &required, &format!("{path}.pattern"), Some(p), c);
+            Some(re)
+        }
+        (Format::Regex, None) => {
+            c.push(format!("{path}.pattern"), None, "a detail of a regex system needs a `pattern`");
+            return None;
+        }
+        (_, Some(p)) => {
+            c.push(format!("{path}.pattern"), Some(p.span()), "`pattern` is for regex systems");
+            return None;
+        }
+        (_, None) => {
+            if d.lacks.is_empty() && d.has.is_empty() {
+                c.push(path.to_owned(), None, "a detail needs `lacks` or `has` to tell it from an event");
+                return None;
+            }
+            None
+        }
+    };
+    Some(Shape { pattern, lacks: d.lacks.clone(), has: d.has.clone(), fields })
+}
+
+fn mapped_fields(
+    raw: &std::collections::BTreeMap<String, String>,
+    path: &str,
+    c: &mut Collector<'_>,
+) -> HashMap<&'static str, String> {
+    let mut out = HashMap::new();
+    for (k, v) in raw {
+        match EVENT_FIELDS.iter().find(|f| **f == k.as_str()) {
+            Some(f) => {
+                out.insert(*f, v.clone());
+            }
+            None => c.push(
+                format!("{path}.{k}"),
+                None,
+                format!("unknown schema field `{k}` (expected one of {})", EVENT_FIELDS.join(", ")),
+            ),
+        }
+    }
+    out
+}
+
+fn require_captures(
+    re: &Regex,
+    fields: &HashMap<&'static str, String>,
+    required: &[&str],
+    path: &str,
+    raw: Option<&toml::Spanned<String>>,
+    c: &mut Collector<'_>,
+) {
+    let names: Vec<&str> = re.capture_names().flatten().collect();
+    for f in required {
+        let capture = fields.get(f).map_or(*f, String::as_str);
+        if !names.contains(&capture) {
+            c.push(path.to_owned(), raw.map(|r| r.span()), format!("no named capture `{capture}` for {f}"));
+        }
+    }
+}
+
+fn compile(raw: &toml::Spanned<String>, path: &str, c: &mut Collector<'_>) -> Option<Regex> {
+    match regex::RegexBuilder::new(raw.get_ref()).size_limit(1 << 22).build() {
+        Ok(re) => Some(re),
+        Err(e) => {
+            c.push(path.to_owned(), Some(raw.span()), format!("invalid regex: {e}"));
+            None
+        }
+    }
+}
+
+fn build_times(raw: &SystemRaw, path: &str, default_zone: &str, c: &mut Collector<'_>) -> Option<TimeParser> {
+    let mut formats = Vec::new();
+    for (i, f) in raw.timestamp_formats.iter().enumerate() {
+        match TsFormat::parse(f.get_ref()) {
+            Ok(tf) => formats.push(tf),
+            Err(e) => c.push(format!("{path}.timestamp_formats[{i}]"), Some(f.span()), e),
+        }
+    }
+    if raw.timestamp_formats.is_empty() {
+        c.push(format!("{path}.timestamp_formats"), None, "give at least one timestamp format");
+    }
+    let zone_text = raw.timezone.as_ref().map_or(default_zone, |z| z.get_ref().as_str());
+    let zone = match parse_zone(zone_text) {
+        Ok(z) => z,
+        Err(e) => {
+            c.push(format!("{path}.timezone"), raw.timezone.as_ref().map(|z| z.span()), e);
+            return None;
+        }
+    };
+    Some(TimeParser::new(formats, zone))
+}
+
+fn build_statuses(raw: &SystemRaw, path: &str, c: &mut Collector<'_>) -> StatusMap {
+    let mut map = HashMap::new();
+    for (canonical, values) in &raw.status_map {
+        let Some(status) = Status::from_canonical(canonical) else {
+            c.push(format!("{path}.status_map.{canonical}"), None, "keys are SUCCESS and FAILURE");
+            continue;
+        };
+        for v in values {
+            map.insert(v.clone(), status);
+        }
+    }
+    StatusMap::new(map)
+}
+
+/// Log content quoted in a message is cut short: a reason must stay readable.
+pub(crate) fn clip(s: &str) -> Cow<'_, str> {
+    const MAX: usize = 80;
+    if s.len() <= MAX {
+        return Cow::Borrowed(s);
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}…", &s[..end]))
+}
+
+#[cfg(test)]
+mod tests;

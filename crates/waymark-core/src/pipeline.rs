@@ -1,0 +1,176 @@
+//! One record in, its effects out: checks, parse, normalize and correlate, in that order.
+//!
+//! A [`Processor`] owns the correlator; a source frames its input into records and calls
+//! [`Processor::record`] with each one and its origin, collecting everything into a [`Batch`]
+//! that a store commits in one transaction together with the positions it reached.
+
+use crate::config::Config;
+use crate::correlate::{Change, Correlator, Pending};
+use crate::event::Origin;
+use crate::parse::{Parsed, Parsers, Reject, RejectKind};
+
+/// At most this many bytes of a rejected record are kept in `dead_letters`.
+pub const DEAD_LETTER_MAX_RAW: usize = 64 * 1024;
+
+/// A rejected record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub origin: Origin,
+    /// The record's bytes, cut at [`DEAD_LETTER_MAX_RAW`].
+    pub raw: Vec<u8>,
+    /// The record's real length.
+    pub raw_len: u64,
+    pub reason: Reject,
+}
+
+/// What a run did, record by record; summed over batches for the summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Records read, blank ones included.
+    pub records: u64,
+    pub blank: u64,
+    pub events: u64,
+    pub details: u64,
+    pub joined: u64,
+    pub orphaned: u64,
+    pub rejected: u64,
+    /// Rejections per kind, in [`RejectKind::ALL`] order.
+    pub rejected_by_kind: [u64; RejectKind::ALL.len()],
+}
+
+impl Counts {
+    pub fn add(&mut self, o: &Counts) {
+        self.records += o.records;
+        self.blank += o.blank;
+        self.events += o.events;
+        self.details += o.details;
+        self.joined += o.joined;
+        self.orphaned += o.orphaned;
+        self.rejected += o.rejected;
+        for (a, b) in self.rejected_by_kind.iter_mut().zip(o.rejected_by_kind) {
+            *a += b;
+        }
+    }
+}
+
+/// Everything one transaction stores.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Store changes in order.
+    pub changes: Vec<Change>,
+    pub dead_letters: Vec<DeadLetter>,
+    /// Source -> the position to resume from, reached by this batch.
+    pub positions: Vec<(u32, u64)>,
+    /// The correlator's watermark after this batch.
+    pub watermark: Option<i64>,
+    pub counts: Counts,
+}
+
+impl Batch {
+    /// Records that position `pos` of `source` is reached (replacing an earlier one).
+    pub fn set_position(&mut self, source: u32, pos: u64) {
+        match self.positions.iter_mut().find(|(s, _)| *s == source) {
+            Some(slot) => slot.1 = pos,
+            None => self.positions.push((source, pos)),
+        }
+    }
+
+    /// Records processed into this batch.
+    pub fn len(&self) -> u64 {
+        self.counts.records
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counts.records == 0
+    }
+}
+
+/// Checks, parses and correlates records.
+#[derive(Debug)]
+pub struct Processor<'c> {
+    parsers: &'c Parsers,
+    correlator: Correlator,
+    max_line_bytes: usize,
+}
+
+impl<'c> Processor<'c> {
+    pub fn new(config: &'c Config) -> Processor<'c> {
+        let correlator =
+            Correlator::new(config.parsers.joinable_systems(), config.ingest.join_ttl_secs);
+        Processor { parsers: &config.parsers, correlator, max_line_bytes: config.ingest.max_line_bytes }
+    }
+
+    /// Reloads the join state a store kept.
+    pub fn restore(&mut self, waiting: Vec<Pending>, watermark: Option<i64>) {
+        self.correlator.restore(waiting, watermark);
+    }
+
+    /// Halves waiting for their partner now.
+    pub fn waiting(&self) -> usize {
+        self.correlator.waiting()
+    }
+
+    /// One record (without its line terminator) from `origin`.
+    pub fn record(&mut self, origin: Origin, bytes: &[u8], batch: &mut Batch) {
+        batch.counts.records += 1;
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            batch.counts.blank += 1;
+            return;
+        }
+        if bytes.len() > self.max_line_bytes {
+            let msg = format!("{} bytes, over the limit of {}", bytes.len(), self.max_line_bytes);
+            return reject(batch, origin, bytes, bytes.len() as u64, Reject::new(RejectKind::TooLong, msg));
+        }
+        if let Some(at) = memchr::memchr(0, bytes) {
+            let r = Reject::new(RejectKind::NulByte, format!("NUL byte at offset {at}"));
+            return reject(batch, origin, bytes, bytes.len() as u64, r);
+        }
+        let text = match std::str::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                let r = Reject::new(RejectKind::InvalidUtf8, format!("invalid UTF-8 at offset {}", e.valid_up_to()));
+                return reject(batch, origin, bytes, bytes.len() as u64, r);
+            }
+        };
+        self.parsed(origin, text, batch);
+    }
+
+    /// A record longer than the limit that the framer did not keep whole: `head` is its start.
+    pub fn oversized(&mut self, origin: Origin, head: &[u8], len: u64, batch: &mut Batch) {
+        batch.counts.records += 1;
+        let msg = format!("{len} bytes, over the limit of {}", self.max_line_bytes);
+        reject(batch, origin, head, len, Reject::new(RejectKind::TooLong, msg));
+    }
+
+    fn parsed(&mut self, origin: Origin, text: &str, batch: &mut Batch) {
+        let before = self.correlator.counts();
+        match self.parsers.parse(text) {
+            Ok(Parsed::Event(e)) => {
+                batch.counts.events += 1;
+                self.correlator.event(origin, e, &mut batch.changes);
+            }
+            Ok(Parsed::Detail(d)) => {
+                batch.counts.details += 1;
+                self.correlator.detail(origin, d, &mut batch.changes);
+            }
+            Err(r) => return reject(batch, origin, text.as_bytes(), text.len() as u64, r),
+        }
+        let after = self.correlator.counts();
+        batch.counts.joined += after.joined - before.joined;
+        batch.counts.orphaned += after.orphaned - before.orphaned;
+        batch.watermark = self.correlator.watermark();
+    }
+}
+
+fn reject(batch: &mut Batch, origin: Origin, bytes: &[u8], len: u64, reason: Reject) {
+    batch.counts.rejected += 1;
+    if let Some(i) = RejectKind::ALL.iter().position(|k| *k == reason.kind) {
+        batch.counts.rejected_by_kind[i] += 1;
+    }
+    let raw = bytes[..bytes.len().min(DEAD_LETTER_MAX_RAW)].to_vec();
+    batch.dead_letters.push(DeadLetter { origin, raw, raw_len: len, reason });
+}
+
+#[cfg(test)]
+mod tests;

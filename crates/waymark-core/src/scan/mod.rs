@@ -1,0 +1,1 @@
+//! Scan rules and system classification for ETL log files (see issue 3).
