@@ -85,3 +85,9 @@ pub struct Detail {
     /// Some detail formats carry no time (fedebom's); then the correlator dates it.
     pub ts_micros: Option<i64>,
 }
+
+/// A stable 64-bit hash of a correlation id. Stores index this integer instead of the text:
+/// an index on a TEXT column costs about half the insert rate, an INTEGER one much less.
+pub fn correlation_hash(correlation_id: &str) -> i64 {
+    xxhash_rust::xxh3::xxh3_64(correlation_id.as_bytes()) as i64
+}

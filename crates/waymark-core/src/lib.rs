@@ -20,4 +20,4 @@ pub mod parse;
 pub mod pipeline;
 pub mod scan;
 
-pub use event::{Detail, Event, Origin, Status};
+pub use event::{correlation_hash, Detail, Event, Origin, Status};

@@ -1,1 +1,58 @@
-//! placeholder
+//! waymark's stores.
+//!
+//! The store is the only part of waymark that knows SQL. One interface per concern
+//! ([`EventStore`] for normalized events and their join state, more for scan results and
+//! audit rows), one backend per database (SQLite, embedded, is the default), and one
+//! conformance suite ([`conformance`]) that every backend passes.
+//!
+//! Invariant: a batch's rows and the positions it reached are committed in one transaction,
+//! so a crash at any instant followed by a restart gives the same tables as one clean run.
+
+pub mod conformance;
+mod error;
+mod model;
+pub mod sqlite;
+
+pub use error::StoreError;
+pub use model::{DeadLetterRow, EventRow, FailureFilter, PendingRow, SourceRow, StoreStats};
+pub use sqlite::SqliteStore;
+
+use waymark_core::correlate::Pending;
+use waymark_core::pipeline::Batch;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Normalized events, the join state and the positions of their sources.
+pub trait EventStore {
+    /// The id of a source, created on first use.
+    fn source(&mut self, kind: &str, name: &str) -> Result<SourceRow>;
+
+    /// Moves a source back to a position with a new identity (a truncated or replaced file),
+    /// outside of any batch.
+    fn reset_source(&mut self, id: u32, position: u64, identity: Option<&str>) -> Result<()>;
+
+    /// Updates a source's identity (the file fingerprint that goes with its position).
+    fn set_identity(&mut self, id: u32, identity: &str) -> Result<()>;
+
+    /// The halves waiting for a partner and the correlator's watermark.
+    fn join_state(&self) -> Result<(Vec<Pending>, Option<i64>)>;
+
+    /// Stores a batch and the positions it reached, all or nothing.
+    fn commit(&mut self, batch: &Batch) -> Result<()>;
+
+    /// The events of one correlation id across systems, in time order.
+    fn trace(&self, correlation_id: &str) -> Result<Vec<EventRow>>;
+
+    /// Failures, newest last, filtered.
+    fn failures(&self, filter: &FailureFilter) -> Result<Vec<EventRow>>;
+
+    /// Halves that outlived the join time-to-live.
+    fn orphans(&self, limit: usize) -> Result<Vec<PendingRow>>;
+
+    /// Rejected records, in order of origin.
+    fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetterRow>>;
+
+    fn sources(&self) -> Result<Vec<SourceRow>>;
+
+    fn stats(&self) -> Result<StoreStats>;
+}

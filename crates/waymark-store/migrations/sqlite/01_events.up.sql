@@ -1,0 +1,65 @@
+-- Sources and the position reached in each, updated in the same transaction as the rows.
+CREATE TABLE IF NOT EXISTS sources (
+    id          INTEGER PRIMARY KEY,
+    kind        TEXT NOT NULL,              -- file | stdin | kafka
+    name        TEXT NOT NULL,              -- a path, or topic/partition
+    position    INTEGER NOT NULL DEFAULT 0, -- next byte offset or Kafka offset to read
+    identity    TEXT,                       -- file identity at that position (see ingest)
+    updated_at  TEXT,
+    UNIQUE (kind, name)
+);
+
+-- One row per normalized event. The id is the record's origin (source << 40 | position): a
+-- record read twice maps to the same row, and no extra unique index is needed.
+CREATE TABLE IF NOT EXISTS events (
+    id              INTEGER PRIMARY KEY,
+    system_id       TEXT NOT NULL,
+    checkpoint_id   TEXT NOT NULL,
+    timestamp       TEXT NOT NULL,          -- RFC 3339, UTC
+    status          TEXT NOT NULL,          -- SUCCESS | FAILURE
+    correlation_id  TEXT NOT NULL,
+    failure_reason  TEXT,
+    ts_us           INTEGER NOT NULL,       -- timestamp in microseconds, for order and ranges
+    corr_hash       INTEGER NOT NULL,       -- xxh3 of correlation_id: the trace index key
+    source_id       INTEGER NOT NULL,
+    position        INTEGER NOT NULL,
+    ingested_at     TEXT NOT NULL
+);
+-- Two narrow integer indexes: trace by id, failures by time.
+CREATE INDEX IF NOT EXISTS events_trace ON events (corr_hash);
+CREATE INDEX IF NOT EXISTS events_failures ON events (ts_us) WHERE status = 'FAILURE';
+
+-- Halves of split failures waiting for their partner; orphans stay, marked.
+CREATE TABLE IF NOT EXISTS join_pending (
+    id              INTEGER PRIMARY KEY,    -- origin key of the record
+    kind            TEXT NOT NULL,          -- failure | reason
+    system_id       TEXT NOT NULL,
+    correlation_id  TEXT NOT NULL,
+    ts_us           INTEGER NOT NULL,
+    reason          TEXT,
+    state           TEXT NOT NULL DEFAULT 'waiting', -- waiting | orphan
+    created_at      TEXT NOT NULL
+);
+
+-- Rejected records with their reason, source and position.
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id          INTEGER PRIMARY KEY,        -- origin key
+    source_id   INTEGER NOT NULL,
+    position    INTEGER NOT NULL,
+    kind        TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    raw         BLOB NOT NULL,              -- at most 64 KiB of the record
+    raw_len     INTEGER NOT NULL,
+    created_at  TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS meta (
+    key     TEXT PRIMARY KEY,
+    value   TEXT NOT NULL
+);
+
+-- The events with their source's name, for people.
+CREATE VIEW IF NOT EXISTS events_with_source AS
+    SELECT e.system_id, e.checkpoint_id, e.timestamp, e.status, e.correlation_id,
+           e.failure_reason, s.kind AS source_kind, s.name AS source, e.position, e.ingested_at
+    FROM events e JOIN sources s ON s.id = e.source_id;

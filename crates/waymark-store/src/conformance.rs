@@ -1,0 +1,190 @@
+//! The conformance suite every [`EventStore`] backend passes.
+//!
+//! Each check is a plain function over `&mut dyn EventStore`; [`event_store_suite!`] turns them
+//! into `#[test]`s for one backend, given an expression that makes an empty store.
+
+use waymark_core::correlate::{Change, Pending, PendingKind};
+use waymark_core::parse::{Reject, RejectKind};
+use waymark_core::pipeline::{Batch, DeadLetter};
+use waymark_core::{Event, Origin, Status};
+
+use crate::{EventStore, FailureFilter};
+
+/// Instantiates the suite for a backend.
+#[macro_export]
+macro_rules! event_store_suite {
+    ($make:expr) => {
+        mod event_store_conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::event_store_suite!(@tests $make;
+                sources_are_created_once,
+                batch_rows_and_positions_commit_together,
+                replaying_a_batch_stores_nothing_twice,
+                trace_is_in_time_order_and_exact,
+                failures_filter_by_system_and_time,
+                join_state_survives_and_orphans_are_queryable,
+                dead_letters_keep_raw_bytes_and_reason,
+            );
+        }
+    };
+    (@tests $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                let mut store = $make;
+                $crate::conformance::$name(&mut store);
+            }
+        )*
+    };
+}
+
+fn event(cid: &str, system: &str, cp: &str, secs: i64, status: Status, reason: Option<&str>) -> Event {
+    let ts_micros = 1_746_354_600_000_000 + secs * 1_000_000;
+    Event {
+        system_id: system.into(),
+        checkpoint_id: cp.into(),
+        timestamp: waymark_core::normalize::format_utc(ts_micros),
+        ts_micros,
+        status,
+        correlation_id: cid.into(),
+        failure_reason: reason.map(Into::into),
+    }
+}
+
+fn insert(batch: &mut Batch, source: u32, pos: u64, e: Event) {
+    batch.changes.push(Change::Insert { origin: Origin { source, position: pos }, event: e });
+}
+
+pub fn sources_are_created_once(s: &mut dyn EventStore) {
+    let a = s.source("file", "/logs/a.log").unwrap();
+    let b = s.source("file", "/logs/b.log").unwrap();
+    let a2 = s.source("file", "/logs/a.log").unwrap();
+    assert_eq!(a.id, a2.id);
+    assert_ne!(a.id, b.id);
+    assert_eq!(a.position, 0);
+    s.reset_source(a.id, 10, Some("fp")).unwrap();
+    let a3 = s.source("file", "/logs/a.log").unwrap();
+    assert_eq!((a3.position, a3.identity.as_deref()), (10, Some("fp")));
+    assert_eq!(s.sources().unwrap().len(), 2);
+}
+
+pub fn batch_rows_and_positions_commit_together(s: &mut dyn EventStore) {
+    let src = s.source("file", "/x").unwrap().id;
+    let mut b = Batch::default();
+    insert(&mut b, src, 0, event("c1", "bcis", "A", 0, Status::Success, None));
+    b.set_position(src, 64);
+    b.watermark = Some(42);
+    s.commit(&b).unwrap();
+    assert_eq!(s.source("file", "/x").unwrap().position, 64);
+    assert_eq!(s.stats().unwrap().events, 1);
+    assert_eq!(s.join_state().unwrap().1, Some(42));
+}
+
+pub fn replaying_a_batch_stores_nothing_twice(s: &mut dyn EventStore) {
+    let src = s.source("kafka", "raw-logs/0").unwrap().id;
+    let mut b = Batch::default();
+    insert(&mut b, src, 7, event("c1", "bcis", "A", 0, Status::Success, None));
+    b.dead_letters.push(DeadLetter {
+        origin: Origin { source: src, position: 8 },
+        raw: b"x".to_vec(),
+        raw_len: 1,
+        reason: Reject::new(RejectKind::UnknownSystem, "no"),
+    });
+    s.commit(&b).unwrap();
+    s.commit(&b).unwrap();
+    let st = s.stats().unwrap();
+    assert_eq!((st.events, st.dead_letters), (1, 1));
+}
+
+pub fn trace_is_in_time_order_and_exact(s: &mut dyn EventStore) {
+    let src = s.source("file", "/x").unwrap().id;
+    let mut b = Batch::default();
+    insert(&mut b, src, 0, event("flow-1", "cmf", "B", 5, Status::Success, None));
+    insert(&mut b, src, 1, event("flow-1", "fedebom", "A", 1, Status::Failure, Some("why")));
+    insert(&mut b, src, 2, event("flow-10", "fedebom", "A", 2, Status::Success, None));
+    s.commit(&b).unwrap();
+    let t = s.trace("flow-1").unwrap();
+    let cps: Vec<&str> = t.iter().map(|r| r.event.checkpoint_id.as_str()).collect();
+    assert_eq!(cps, ["A", "B"]);
+    assert_eq!(t[0].event.failure_reason.as_deref(), Some("why"));
+    assert_eq!((t[0].source.as_str(), t[0].position), ("/x", 1));
+    assert!(s.trace("flow-").unwrap().is_empty());
+}
+
+pub fn failures_filter_by_system_and_time(s: &mut dyn EventStore) {
+    let src = s.source("file", "/x").unwrap().id;
+    let mut b = Batch::default();
+    insert(&mut b, src, 0, event("a", "cmf", "B", 10, Status::Failure, Some("r1")));
+    insert(&mut b, src, 1, event("b", "bcis", "B", 20, Status::Failure, Some("r2")));
+    insert(&mut b, src, 2, event("c", "bcis", "B", 30, Status::Success, None));
+    insert(&mut b, src, 3, event("d", "bcis", "B", 40, Status::Failure, None));
+    s.commit(&b).unwrap();
+    let all = s.failures(&FailureFilter::default()).unwrap();
+    assert_eq!(all.iter().map(|r| r.event.correlation_id.as_str()).collect::<Vec<_>>(), ["a", "b", "d"]);
+    let bcis = s.failures(&FailureFilter { system: Some("bcis".into()), ..Default::default() }).unwrap();
+    assert_eq!(bcis.len(), 2);
+    let t0 = 1_746_354_600_000_000;
+    let window = FailureFilter { since: Some(t0 + 15_000_000), until: Some(t0 + 40_000_000), ..Default::default() };
+    let w = s.failures(&window).unwrap();
+    assert_eq!(w.iter().map(|r| r.event.correlation_id.as_str()).collect::<Vec<_>>(), ["b"]);
+    let one = s.failures(&FailureFilter { limit: 1, ..Default::default() }).unwrap();
+    assert_eq!(one.len(), 1);
+}
+
+pub fn join_state_survives_and_orphans_are_queryable(s: &mut dyn EventStore) {
+    let src = s.source("file", "/x").unwrap().id;
+    let o = |pos| Origin { source: src, position: pos };
+    let failure = Pending {
+        key: o(0).key(),
+        kind: PendingKind::Failure,
+        system_id: "fedebom".into(),
+        correlation_id: "a".into(),
+        ts_micros: 5,
+        reason: None,
+    };
+    let reason = Pending {
+        key: o(1).key(),
+        kind: PendingKind::Reason,
+        system_id: "cmf".into(),
+        correlation_id: "b".into(),
+        ts_micros: 6,
+        reason: Some("R".into()),
+    };
+    let mut b = Batch::default();
+    insert(&mut b, src, 0, event("a", "fedebom", "C1", 0, Status::Failure, None));
+    b.changes.push(Change::Wait(failure.clone()));
+    b.changes.push(Change::Wait(reason.clone()));
+    s.commit(&b).unwrap();
+    assert_eq!(s.join_state().unwrap().0, vec![failure.clone(), reason]);
+    let mut b = Batch::default();
+    b.changes.push(Change::Joined { key: o(0).key() });
+    b.changes.push(Change::Attach { event_key: o(0).key(), reason: "late".into() });
+    b.changes.push(Change::Orphaned { key: o(1).key() });
+    s.commit(&b).unwrap();
+    assert!(s.join_state().unwrap().0.is_empty());
+    assert_eq!(s.trace("a").unwrap()[0].event.failure_reason.as_deref(), Some("late"));
+    let orphans = s.orphans(0).unwrap();
+    assert_eq!(orphans.len(), 1);
+    assert_eq!((orphans[0].kind, orphans[0].reason.as_deref(), orphans[0].orphan), (PendingKind::Reason, Some("R"), true));
+    assert_eq!(orphans[0].position, 1);
+    let st = s.stats().unwrap();
+    assert_eq!((st.waiting, st.orphans, st.failures_without_reason), (0, 1, 0));
+}
+
+pub fn dead_letters_keep_raw_bytes_and_reason(s: &mut dyn EventStore) {
+    let src = s.source("stdin", "-").unwrap().id;
+    let mut b = Batch::default();
+    b.dead_letters.push(DeadLetter {
+        origin: Origin { source: src, position: 99 },
+        raw: b"\xff\x00bad".to_vec(),
+        raw_len: 5,
+        reason: Reject::new(RejectKind::NulByte, "NUL byte at offset 1"),
+    });
+    s.commit(&b).unwrap();
+    let d = s.dead_letters(10).unwrap();
+    assert_eq!(d.len(), 1);
+    assert_eq!((d[0].source.as_str(), d[0].position, d[0].kind.as_str()), ("-", 99, "nul_byte"));
+    assert_eq!(d[0].raw, b"\xff\x00bad");
+    assert_eq!(d[0].reason, "NUL byte at offset 1");
+}

@@ -1,0 +1,307 @@
+//! [`EventStore`] for SQLite.
+
+use rusqlite::{params, OptionalExtension, Row};
+use waymark_core::correlate::{Change, Pending, PendingKind};
+use waymark_core::normalize::format_utc;
+use waymark_core::pipeline::Batch;
+use waymark_core::{correlation_hash, Event, Origin, Status};
+
+use super::{now_text, SqliteStore};
+use crate::model::{DeadLetterRow, EventRow, FailureFilter, PendingRow, SourceRow, StoreStats};
+use crate::{EventStore, Result, StoreError};
+
+const EVENT_COLUMNS: &str = "e.system_id, e.checkpoint_id, e.timestamp, e.status, e.correlation_id, \
+     e.failure_reason, e.ts_us, s.name, e.position, e.ingested_at";
+
+impl EventStore for SqliteStore {
+    fn source(&mut self, kind: &str, name: &str) -> Result<SourceRow> {
+        self.conn.execute(
+            "INSERT INTO sources (kind, name) VALUES (?1, ?2) ON CONFLICT (kind, name) DO NOTHING",
+            params![kind, name],
+        )?;
+        let row = self.conn.query_row(
+            "SELECT id, kind, name, position, identity FROM sources WHERE kind = ?1 AND name = ?2",
+            params![kind, name],
+            source_row,
+        )?;
+        Ok(row)
+    }
+
+    fn reset_source(&mut self, id: u32, position: u64, identity: Option<&str>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE sources SET position = ?2, identity = ?3, updated_at = ?4 WHERE id = ?1",
+            params![id, position as i64, identity, now_text()],
+        )?;
+        Ok(())
+    }
+
+    fn set_identity(&mut self, id: u32, identity: &str) -> Result<()> {
+        self.conn.execute("UPDATE sources SET identity = ?2 WHERE id = ?1", params![id, identity])?;
+        Ok(())
+    }
+
+    fn join_state(&self) -> Result<(Vec<Pending>, Option<i64>)> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, kind, system_id, correlation_id, ts_us, reason FROM join_pending \
+             WHERE state = 'waiting' ORDER BY id",
+        )?;
+        let waiting = stmt
+            .query_map([], |r| {
+                let kind: String = r.get(1)?;
+                Ok((kind, Pending {
+                    key: r.get(0)?,
+                    kind: PendingKind::Failure,
+                    system_id: r.get(2)?,
+                    correlation_id: r.get(3)?,
+                    ts_micros: r.get(4)?,
+                    reason: r.get(5)?,
+                }))
+            })?
+            .map(|r| {
+                let (kind, mut p) = r?;
+                p.kind = PendingKind::parse(&kind)
+                    .ok_or(StoreError::Corrupt { column: "join_pending.kind", value: kind })?;
+                Ok(p)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let watermark: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'watermark_us'", [], |r| r.get(0))
+            .optional()?;
+        Ok((waiting, watermark.and_then(|w| w.parse().ok())))
+    }
+
+    fn commit(&mut self, batch: &Batch) -> Result<()> {
+        let now = now_text();
+        let tx = self.conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO events (id, system_id, checkpoint_id, timestamp, status, \
+                 correlation_id, failure_reason, ts_us, corr_hash, source_id, position, ingested_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?;
+            let mut attach = tx.prepare_cached(
+                "UPDATE events SET failure_reason = ?2 WHERE id = ?1 AND failure_reason IS NULL",
+            )?;
+            let mut wait = tx.prepare_cached(
+                "INSERT OR IGNORE INTO join_pending (id, kind, system_id, correlation_id, ts_us, reason, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            let mut joined = tx.prepare_cached("DELETE FROM join_pending WHERE id = ?1")?;
+            let mut orphaned =
+                tx.prepare_cached("UPDATE join_pending SET state = 'orphan' WHERE id = ?1")?;
+            for change in &batch.changes {
+                match change {
+                    Change::Insert { origin, event } => {
+                        insert_event(&mut insert, *origin, event, &now)?;
+                    }
+                    Change::Attach { event_key, reason } => {
+                        attach.execute(params![event_key, reason])?;
+                    }
+                    Change::Wait(p) => {
+                        wait.execute(params![
+                            p.key,
+                            p.kind.as_str(),
+                            p.system_id,
+                            p.correlation_id,
+                            p.ts_micros,
+                            p.reason,
+                            now
+                        ])?;
+                    }
+                    Change::Joined { key } => {
+                        joined.execute([key])?;
+                    }
+                    Change::Orphaned { key } => {
+                        orphaned.execute([key])?;
+                    }
+                }
+            }
+            let mut dead = tx.prepare_cached(
+                "INSERT OR IGNORE INTO dead_letters (id, source_id, position, kind, reason, raw, raw_len, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for d in &batch.dead_letters {
+                dead.execute(params![
+                    d.origin.key(),
+                    d.origin.source,
+                    d.origin.position as i64,
+                    d.reason.kind.as_str(),
+                    d.reason.message,
+                    d.raw,
+                    d.raw_len as i64,
+                    now
+                ])?;
+            }
+            let mut pos = tx.prepare_cached(
+                "UPDATE sources SET position = ?2, updated_at = ?3 WHERE id = ?1",
+            )?;
+            for (source, position) in &batch.positions {
+                pos.execute(params![source, *position as i64, now])?;
+            }
+            if let Some(wm) = batch.watermark {
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES ('watermark_us', ?1) \
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    [wm.to_string()],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn trace(&self, correlation_id: &str) -> Result<Vec<EventRow>> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events e JOIN sources s ON s.id = e.source_id \
+             WHERE e.corr_hash = ?1 AND e.correlation_id = ?2 ORDER BY e.ts_us, e.id"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![correlation_hash(correlation_id), correlation_id], event_row)?;
+        rows.map(|r| r?).collect()
+    }
+
+    fn failures(&self, f: &FailureFilter) -> Result<Vec<EventRow>> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events e JOIN sources s ON s.id = e.source_id \
+             WHERE e.status = 'FAILURE' AND e.ts_us >= ?1 AND e.ts_us < ?2 \
+             AND (?3 IS NULL OR e.system_id = ?3) ORDER BY e.ts_us, e.id LIMIT ?4"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let limit = if f.limit == 0 { i64::MAX } else { f.limit as i64 };
+        let rows = stmt.query_map(
+            params![f.since.unwrap_or(i64::MIN), f.until.unwrap_or(i64::MAX), f.system, limit],
+            event_row,
+        )?;
+        rows.map(|r| r?).collect()
+    }
+
+    fn orphans(&self, limit: usize) -> Result<Vec<PendingRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT p.kind, p.system_id, p.correlation_id, p.ts_us, p.reason, p.state, s.name, p.id \
+             FROM join_pending p JOIN sources s ON s.id = (p.id >> 40) \
+             WHERE p.state = 'orphan' ORDER BY p.ts_us, p.id LIMIT ?1",
+        )?;
+        let limit = if limit == 0 { i64::MAX } else { limit as i64 };
+        let rows = stmt.query_map([limit], |r| {
+            let kind: String = r.get(0)?;
+            let state: String = r.get(5)?;
+            let key: i64 = r.get(7)?;
+            Ok(PendingRow {
+                kind: PendingKind::parse(&kind).unwrap_or(PendingKind::Failure),
+                system_id: r.get(1)?,
+                correlation_id: r.get(2)?,
+                timestamp: ts_text(r.get(3)?),
+                reason: r.get(4)?,
+                orphan: state == "orphan",
+                source: r.get(6)?,
+                position: Origin::from_key(key).position,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetterRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT s.name, d.position, d.kind, d.reason, d.raw, d.raw_len FROM dead_letters d \
+             JOIN sources s ON s.id = d.source_id ORDER BY d.id LIMIT ?1",
+        )?;
+        let limit = if limit == 0 { i64::MAX } else { limit as i64 };
+        let rows = stmt.query_map([limit], |r| {
+            Ok(DeadLetterRow {
+                source: r.get(0)?,
+                position: r.get::<_, i64>(1)? as u64,
+                kind: r.get(2)?,
+                reason: r.get(3)?,
+                raw: r.get(4)?,
+                raw_len: r.get::<_, i64>(5)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn sources(&self) -> Result<Vec<SourceRow>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, kind, name, position, identity FROM sources ORDER BY id")?;
+        let rows = stmt.query_map([], source_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn stats(&self) -> Result<StoreStats> {
+        let count = |sql: &str| -> Result<u64> {
+            Ok(self.conn.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64)
+        };
+        Ok(StoreStats {
+            events: count("SELECT count(*) FROM events")?,
+            failures: count("SELECT count(*) FROM events WHERE status = 'FAILURE'")?,
+            failures_without_reason: count(
+                "SELECT count(*) FROM events WHERE status = 'FAILURE' AND failure_reason IS NULL",
+            )?,
+            waiting: count("SELECT count(*) FROM join_pending WHERE state = 'waiting'")?,
+            orphans: count("SELECT count(*) FROM join_pending WHERE state = 'orphan'")?,
+            dead_letters: count("SELECT count(*) FROM dead_letters")?,
+        })
+    }
+}
+
+fn insert_event(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    origin: Origin,
+    e: &Event,
+    now: &str,
+) -> Result<()> {
+    stmt.execute(params![
+        origin.key(),
+        e.system_id,
+        e.checkpoint_id,
+        e.timestamp,
+        e.status.as_str(),
+        e.correlation_id,
+        e.failure_reason,
+        e.ts_micros,
+        correlation_hash(&e.correlation_id),
+        origin.source,
+        origin.position as i64,
+        now
+    ])?;
+    Ok(())
+}
+
+fn ts_text(us: i64) -> String {
+    if us == i64::MIN {
+        return String::new();
+    }
+    format_utc(us)
+}
+
+fn source_row(r: &Row<'_>) -> rusqlite::Result<SourceRow> {
+    Ok(SourceRow {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        name: r.get(2)?,
+        position: r.get::<_, i64>(3)? as u64,
+        identity: r.get(4)?,
+    })
+}
+
+fn event_row(r: &Row<'_>) -> rusqlite::Result<Result<EventRow>> {
+    let status: String = r.get(3)?;
+    let Some(status) = Status::from_canonical(&status) else {
+        return Ok(Err(StoreError::Corrupt { column: "events.status", value: status }));
+    };
+    Ok(Ok(EventRow {
+        event: Event {
+            system_id: r.get(0)?,
+            checkpoint_id: r.get(1)?,
+            timestamp: r.get(2)?,
+            status,
+            correlation_id: r.get(4)?,
+            failure_reason: r.get(5)?,
+            ts_micros: r.get(6)?,
+        },
+        source: r.get(7)?,
+        position: r.get::<_, i64>(8)? as u64,
+        ingested_at: r.get(9)?,
+    }))
+}

@@ -1,0 +1,133 @@
+//! The SQLite backend: one file, WAL journal, batched transactions, statements prepared once.
+
+mod events;
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::{Result, StoreError};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records the last one applied.
+const MIGRATIONS: &[(&str, &str)] =
+    &[("01_events", include_str!("../../migrations/sqlite/01_events.up.sql"))];
+
+/// A store in one SQLite file.
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.conn.path()).finish()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (and creates or migrates) the database at `path`.
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        let conn = Connection::open(path)?;
+        SqliteStore::init(conn)
+    }
+
+    /// Opens an existing database read-only (for queries while an ingest runs).
+    pub fn open_read_only(path: &Path) -> Result<SqliteStore> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        Ok(SqliteStore { conn })
+    }
+
+    /// A private in-memory database (tests).
+    pub fn in_memory() -> Result<SqliteStore> {
+        SqliteStore::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<SqliteStore> {
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // WAL with synchronous=NORMAL: a process crash never loses a committed transaction,
+        // readers do not block the writer, and commits do not wait for an fsync each.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "cache_size", -65_536)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        conn.set_prepared_statement_cache_capacity(64);
+        let mut store = SqliteStore { conn };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StoreError::SchemaTooNew { found: version, known });
+        }
+        let tx = self.conn.transaction()?;
+        for (i, (_name, sql)) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The underlying connection, for the other concerns' modules and for tests.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Runs one read-only SQL statement and returns column names and rows as text
+    /// (`waymark sql`, like `sqlite3 -header`).
+    pub fn query_text(&self, sql: &str) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+        let mut stmt = self.conn.prepare(sql)?;
+        if !stmt.readonly() {
+            return Err(rusqlite::Error::InvalidQuery.into());
+        }
+        let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+        let n = names.len();
+        let rows = stmt
+            .query_map([], |r| {
+                (0..n)
+                    .map(|i| {
+                        Ok(match r.get_ref(i)? {
+                            rusqlite::types::ValueRef::Null => String::new(),
+                            rusqlite::types::ValueRef::Integer(v) => v.to_string(),
+                            rusqlite::types::ValueRef::Real(v) => v.to_string(),
+                            rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                            rusqlite::types::ValueRef::Blob(b) => format!("<{} bytes>", b.len()),
+                        })
+                    })
+                    .collect::<rusqlite::Result<Vec<String>>>()
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok((names, rows))
+    }
+}
+
+/// Now, as RFC 3339 UTC text with milliseconds.
+pub(crate) fn now_text() -> String {
+    let now = jiff::Timestamp::now();
+    waymark_core::normalize::format_utc(now.as_millisecond() * 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    crate::event_store_suite!(crate::SqliteStore::in_memory().unwrap());
+
+    #[test]
+    fn reopening_keeps_rows_and_schema_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        {
+            let mut s = super::SqliteStore::open(&path).unwrap();
+            use crate::EventStore;
+            s.source("file", "/x").unwrap();
+        }
+        let s = super::SqliteStore::open(&path).unwrap();
+        use crate::EventStore;
+        assert_eq!(s.sources().unwrap().len(), 1);
+        let v: i64 = s.connection().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(v, super::MIGRATIONS.len() as i64);
+    }
+}
