@@ -193,7 +193,9 @@ impl Correlator {
         self.expiry.insert((expires, p.key));
         self.index.insert(p.key, (p.kind, k.clone()));
         match p.kind {
-            PendingKind::Failure => self.failures.entry(k).or_default().push_back((p.ts_micros, p.key)),
+            PendingKind::Failure => {
+                self.failures.entry(k).or_default().push_back((p.ts_micros, p.key))
+            }
             PendingKind::Reason => {
                 let reason = p.reason.unwrap_or_default();
                 self.reasons.entry(k).or_default().push_back((p.ts_micros, p.key, reason));
@@ -204,7 +206,8 @@ impl Correlator {
     /// The oldest failure waiting for this system and id (by event time, then arrival).
     fn take_failure(&mut self, k: &Key) -> Option<i64> {
         let queue = self.failures.get_mut(k)?;
-        let (pos, &(ts, key)) = queue.iter().enumerate().min_by_key(|(_, (ts, key))| (*ts, *key))?;
+        let (pos, &(ts, key)) =
+            queue.iter().enumerate().min_by_key(|(_, (ts, key))| (*ts, *key))?;
         queue.remove(pos);
         if queue.is_empty() {
             self.failures.remove(k);

@@ -243,7 +243,8 @@ pub fn format_utc(micros: i64) -> String {
     let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
     let sod = secs.rem_euclid(86_400);
     let mut out = String::with_capacity(27);
-    let _ = write!(out, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}", sod / 3600, sod / 60 % 60, sod % 60);
+    let _ =
+        write!(out, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}", sod / 3600, sod / 60 % 60, sod % 60);
     if frac != 0 {
         let digits = format!("{frac:06}");
         let _ = write!(out, ".{}", digits.trim_end_matches('0'));
@@ -278,7 +279,10 @@ mod tests {
     use proptest::prelude::*;
 
     fn utc(formats: &[&str]) -> TimeParser {
-        TimeParser::new(formats.iter().map(|f| TsFormat::parse(f).unwrap()).collect(), TimeZone::UTC)
+        TimeParser::new(
+            formats.iter().map(|f| TsFormat::parse(f).unwrap()).collect(),
+            TimeZone::UTC,
+        )
     }
 
     #[test]
@@ -286,14 +290,27 @@ mod tests {
         let p = utc(&["iso8601"]);
         let us = p.parse("2025-05-04T10:30:00").unwrap();
         assert_eq!(format_utc(us), "2025-05-04T10:30:00Z");
-        assert_eq!(format_utc(p.parse("2025-05-04T10:30:00.250+02:00").unwrap()), "2025-05-04T08:30:00.25Z");
-        assert_eq!(format_utc(p.parse("2025-01-06T10:00:00.1000000Z").unwrap()), "2025-01-06T10:00:00.1Z");
+        assert_eq!(
+            format_utc(p.parse("2025-05-04T10:30:00.250+02:00").unwrap()),
+            "2025-05-04T08:30:00.25Z"
+        );
+        assert_eq!(
+            format_utc(p.parse("2025-01-06T10:00:00.1000000Z").unwrap()),
+            "2025-01-06T10:00:00.1Z"
+        );
     }
 
     #[test]
     fn invalid_dates_are_rejected() {
         let p = utc(&["iso8601"]);
-        for bad in ["2025-02-29T00:00:00", "2025-13-01T00:00:00", "2025-05-04T24:00:00", "2025-05-04", "x", "2025-05-04T10:30:00+"] {
+        for bad in [
+            "2025-02-29T00:00:00",
+            "2025-13-01T00:00:00",
+            "2025-05-04T24:00:00",
+            "2025-05-04",
+            "x",
+            "2025-05-04T10:30:00+",
+        ] {
             assert_eq!(p.parse(bad), None, "{bad}");
         }
         assert!(p.parse("2024-02-29T00:00:00").is_some());

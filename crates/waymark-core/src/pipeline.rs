@@ -53,14 +53,24 @@ impl Counts {
     }
 }
 
+/// A source's position after a batch, with the identity of what was read up to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourcePosition {
+    pub source: u32,
+    pub position: u64,
+    /// A fingerprint of the bytes before `position` (files), to tell a file that was replaced
+    /// or truncated from the one read so far.
+    pub identity: Option<String>,
+}
+
 /// Everything one transaction stores.
 #[derive(Debug, Default)]
 pub struct Batch {
     /// Store changes in order.
     pub changes: Vec<Change>,
     pub dead_letters: Vec<DeadLetter>,
-    /// Source -> the position to resume from, reached by this batch.
-    pub positions: Vec<(u32, u64)>,
+    /// The positions to resume from, reached by this batch.
+    pub positions: Vec<SourcePosition>,
     /// The correlator's watermark after this batch.
     pub watermark: Option<i64>,
     pub counts: Counts,
@@ -68,10 +78,11 @@ pub struct Batch {
 
 impl Batch {
     /// Records that position `pos` of `source` is reached (replacing an earlier one).
-    pub fn set_position(&mut self, source: u32, pos: u64) {
-        match self.positions.iter_mut().find(|(s, _)| *s == source) {
-            Some(slot) => slot.1 = pos,
-            None => self.positions.push((source, pos)),
+    pub fn set_position(&mut self, source: u32, position: u64, identity: Option<String>) {
+        let new = SourcePosition { source, position, identity };
+        match self.positions.iter_mut().find(|p| p.source == source) {
+            Some(slot) => *slot = new,
+            None => self.positions.push(new),
         }
     }
 
@@ -97,7 +108,11 @@ impl<'c> Processor<'c> {
     pub fn new(config: &'c Config) -> Processor<'c> {
         let correlator =
             Correlator::new(config.parsers.joinable_systems(), config.ingest.join_ttl_secs);
-        Processor { parsers: &config.parsers, correlator, max_line_bytes: config.ingest.max_line_bytes }
+        Processor {
+            parsers: &config.parsers,
+            correlator,
+            max_line_bytes: config.ingest.max_line_bytes,
+        }
     }
 
     /// Reloads the join state a store kept.
@@ -120,7 +135,13 @@ impl<'c> Processor<'c> {
         }
         if bytes.len() > self.max_line_bytes {
             let msg = format!("{} bytes, over the limit of {}", bytes.len(), self.max_line_bytes);
-            return reject(batch, origin, bytes, bytes.len() as u64, Reject::new(RejectKind::TooLong, msg));
+            return reject(
+                batch,
+                origin,
+                bytes,
+                bytes.len() as u64,
+                Reject::new(RejectKind::TooLong, msg),
+            );
         }
         if let Some(at) = memchr::memchr(0, bytes) {
             let r = Reject::new(RejectKind::NulByte, format!("NUL byte at offset {at}"));
@@ -129,7 +150,10 @@ impl<'c> Processor<'c> {
         let text = match std::str::from_utf8(bytes) {
             Ok(t) => t,
             Err(e) => {
-                let r = Reject::new(RejectKind::InvalidUtf8, format!("invalid UTF-8 at offset {}", e.valid_up_to()));
+                let r = Reject::new(
+                    RejectKind::InvalidUtf8,
+                    format!("invalid UTF-8 at offset {}", e.valid_up_to()),
+                );
                 return reject(batch, origin, bytes, bytes.len() as u64, r);
             }
         };

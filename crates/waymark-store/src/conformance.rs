@@ -39,7 +39,14 @@ macro_rules! event_store_suite {
     };
 }
 
-fn event(cid: &str, system: &str, cp: &str, secs: i64, status: Status, reason: Option<&str>) -> Event {
+fn event(
+    cid: &str,
+    system: &str,
+    cp: &str,
+    secs: i64,
+    status: Status,
+    reason: Option<&str>,
+) -> Event {
     let ts_micros = 1_746_354_600_000_000 + secs * 1_000_000;
     Event {
         system_id: system.into(),
@@ -63,20 +70,27 @@ pub fn sources_are_created_once(s: &mut dyn EventStore) {
     assert_eq!(a.id, a2.id);
     assert_ne!(a.id, b.id);
     assert_eq!(a.position, 0);
-    s.reset_source(a.id, 10, Some("fp")).unwrap();
+    let mut batch = Batch::default();
+    batch.set_position(a.id, 10, Some("fp".into()));
+    s.commit(&batch).unwrap();
     let a3 = s.source("file", "/logs/a.log").unwrap();
-    assert_eq!((a3.position, a3.identity.as_deref()), (10, Some("fp")));
-    assert_eq!(s.sources().unwrap().len(), 2);
+    assert_eq!((a3.id, a3.position, a3.identity.as_deref()), (a.id, 10, Some("fp")));
+    s.retire_source(a.id).unwrap();
+    let a4 = s.source("file", "/logs/a.log").unwrap();
+    assert_ne!(a4.id, a.id);
+    assert_eq!(a4.position, 0);
+    assert_eq!(s.sources().unwrap().len(), 3);
 }
 
 pub fn batch_rows_and_positions_commit_together(s: &mut dyn EventStore) {
     let src = s.source("file", "/x").unwrap().id;
     let mut b = Batch::default();
     insert(&mut b, src, 0, event("c1", "bcis", "A", 0, Status::Success, None));
-    b.set_position(src, 64);
+    b.set_position(src, 64, Some("id-64".into()));
     b.watermark = Some(42);
     s.commit(&b).unwrap();
-    assert_eq!(s.source("file", "/x").unwrap().position, 64);
+    let row = s.source("file", "/x").unwrap();
+    assert_eq!((row.position, row.identity.as_deref()), (64, Some("id-64")));
     assert_eq!(s.stats().unwrap().events, 1);
     assert_eq!(s.join_state().unwrap().1, Some(42));
 }
@@ -121,11 +135,19 @@ pub fn failures_filter_by_system_and_time(s: &mut dyn EventStore) {
     insert(&mut b, src, 3, event("d", "bcis", "B", 40, Status::Failure, None));
     s.commit(&b).unwrap();
     let all = s.failures(&FailureFilter::default()).unwrap();
-    assert_eq!(all.iter().map(|r| r.event.correlation_id.as_str()).collect::<Vec<_>>(), ["a", "b", "d"]);
-    let bcis = s.failures(&FailureFilter { system: Some("bcis".into()), ..Default::default() }).unwrap();
+    assert_eq!(
+        all.iter().map(|r| r.event.correlation_id.as_str()).collect::<Vec<_>>(),
+        ["a", "b", "d"]
+    );
+    let bcis =
+        s.failures(&FailureFilter { system: Some("bcis".into()), ..Default::default() }).unwrap();
     assert_eq!(bcis.len(), 2);
     let t0 = 1_746_354_600_000_000;
-    let window = FailureFilter { since: Some(t0 + 15_000_000), until: Some(t0 + 40_000_000), ..Default::default() };
+    let window = FailureFilter {
+        since: Some(t0 + 15_000_000),
+        until: Some(t0 + 40_000_000),
+        ..Default::default()
+    };
     let w = s.failures(&window).unwrap();
     assert_eq!(w.iter().map(|r| r.event.correlation_id.as_str()).collect::<Vec<_>>(), ["b"]);
     let one = s.failures(&FailureFilter { limit: 1, ..Default::default() }).unwrap();
@@ -166,7 +188,10 @@ pub fn join_state_survives_and_orphans_are_queryable(s: &mut dyn EventStore) {
     assert_eq!(s.trace("a").unwrap()[0].event.failure_reason.as_deref(), Some("late"));
     let orphans = s.orphans(0).unwrap();
     assert_eq!(orphans.len(), 1);
-    assert_eq!((orphans[0].kind, orphans[0].reason.as_deref(), orphans[0].orphan), (PendingKind::Reason, Some("R"), true));
+    assert_eq!(
+        (orphans[0].kind, orphans[0].reason.as_deref(), orphans[0].orphan),
+        (PendingKind::Reason, Some("R"), true)
+    );
     assert_eq!(orphans[0].position, 1);
     let st = s.stats().unwrap();
     assert_eq!((st.waiting, st.orphans, st.failures_without_reason), (0, 1, 0));

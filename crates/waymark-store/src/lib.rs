@@ -27,12 +27,10 @@ pub trait EventStore {
     /// The id of a source, created on first use.
     fn source(&mut self, kind: &str, name: &str) -> Result<SourceRow>;
 
-    /// Moves a source back to a position with a new identity (a truncated or replaced file),
-    /// outside of any batch.
-    fn reset_source(&mut self, id: u32, position: u64, identity: Option<&str>) -> Result<()>;
-
-    /// Updates a source's identity (the file fingerprint that goes with its position).
-    fn set_identity(&mut self, id: u32, identity: &str) -> Result<()>;
+    /// Retires a source whose input was replaced or truncated: its rows stay, and the next
+    /// [`source`](EventStore::source) call with its kind and name creates a fresh one, so the
+    /// new version's positions never collide with the old one's.
+    fn retire_source(&mut self, id: u32) -> Result<()>;
 
     /// The halves waiting for a partner and the correlator's watermark.
     fn join_state(&self) -> Result<(Vec<Pending>, Option<i64>)>;

@@ -69,5 +69,10 @@ fn ingest_config(raw: &RawConfig, c: &mut Collector<'_>) -> IngestConfig {
     if batch_records == 0 {
         c.push("ingest.batch_records", None, "must be at least 1");
     }
-    IngestConfig { max_line_bytes, batch_records, timezone, join_ttl_secs: i.join_ttl_secs.unwrap_or(3600) }
+    IngestConfig {
+        max_line_bytes,
+        batch_records,
+        timezone,
+        join_ttl_secs: i.join_ttl_secs.unwrap_or(3600),
+    }
 }

@@ -43,7 +43,8 @@ format = "xml"
 match = { prefix = "B" }
 "#;
     let err = load(text).unwrap_err();
-    let found: Vec<(String, Option<usize>)> = err.0.iter().map(|e| (e.path.clone(), e.line)).collect();
+    let found: Vec<(String, Option<usize>)> =
+        err.0.iter().map(|e| (e.path.clone(), e.line)).collect();
     let expect = [
         ("ingest.timezone", Some(3)),
         ("system[4].match.regex", Some(8)),
@@ -53,7 +54,10 @@ match = { prefix = "B" }
         ("system[5].format", Some(14)),
     ];
     for (path, line) in expect {
-        assert!(found.iter().any(|(p, l)| p == path && *l == line), "missing {path}:{line:?} in {found:?}");
+        assert!(
+            found.iter().any(|(p, l)| p == path && *l == line),
+            "missing {path}:{line:?} in {found:?}"
+        );
     }
     let shown = err.to_string();
     assert!(shown.starts_with(&format!("{} configuration errors", err.0.len())), "{shown}");

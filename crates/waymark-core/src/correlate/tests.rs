@@ -15,7 +15,12 @@ fn ev(system: &str, cid: &str, ts: i64, status: Status, reason: Option<&str>) ->
 }
 
 fn det(system: &str, cid: &str, reason: &str) -> Detail {
-    Detail { system_id: system.into(), correlation_id: cid.into(), failure_reason: reason.into(), ts_micros: None }
+    Detail {
+        system_id: system.into(),
+        correlation_id: cid.into(),
+        failure_reason: reason.into(),
+        ts_micros: None,
+    }
 }
 
 fn at(pos: u64) -> Origin {
@@ -31,7 +36,9 @@ fn reasons(changes: &[Change]) -> Vec<(u64, Option<String>)> {
     let mut rows: Vec<(u64, Option<String>)> = Vec::new();
     for c in changes {
         match c {
-            Change::Insert { origin, event } => rows.push((origin.position, event.failure_reason.clone())),
+            Change::Insert { origin, event } => {
+                rows.push((origin.position, event.failure_reason.clone()))
+            }
             Change::Attach { event_key, reason } => {
                 let pos = Origin::from_key(*event_key).position;
                 rows.iter_mut().find(|r| r.0 == pos).unwrap().1 = Some(reason.clone());
@@ -136,5 +143,7 @@ fn restored_state_joins_like_the_original() {
     d.detail(at(2), det("fedebom", "a", "R"), &mut out2);
     d.event(at(3), ev("cmf", "b", 11, Status::Failure, None), &mut out2);
     assert!(out2.contains(&Change::Attach { event_key: at(0).key(), reason: "R".into() }));
-    assert!(matches!(&out2[3], Change::Insert { event, .. } if event.failure_reason.as_deref() == Some("early")));
+    assert!(
+        matches!(&out2[3], Change::Insert { event, .. } if event.failure_reason.as_deref() == Some("early"))
+    );
 }

@@ -146,10 +146,9 @@ impl SystemParser {
         let format = match format_raw.get_ref().as_str() {
             "json" => Format::Json,
             "regex" => Format::Regex,
-            "csv" => Format::Csv {
-                delimiter: csv_delimiter(raw, path, c),
-                columns: raw.columns.clone(),
-            },
+            "csv" => {
+                Format::Csv { delimiter: csv_delimiter(raw, path, c), columns: raw.columns.clone() }
+            }
             other => {
                 c.push(
                     format!("{path}.format"),
@@ -198,18 +197,19 @@ impl SystemParser {
         match &self.matcher {
             Matcher::Prefix(p) => record.starts_with(p.as_str()),
             Matcher::Regex(re) => re.is_match(record),
-            Matcher::FieldEquals { field, value } => {
-                self.csv_fields(record).is_some_and(|row| {
-                    self.csv_get(&row, field).is_some_and(|v| v == value.as_str())
-                })
-            }
+            Matcher::FieldEquals { field, value } => self
+                .csv_fields(record)
+                .is_some_and(|row| self.csv_get(&row, field).is_some_and(|v| v == value.as_str())),
         }
     }
 
     fn parse_text(&self, record: &str) -> Result<Parsed, Reject> {
         if let Format::Csv { .. } = self.format {
             let Some(row) = self.csv_fields(record) else {
-                return Err(Reject::new(RejectKind::NoPattern, format!("{}: not a CSV row", self.name)));
+                return Err(Reject::new(
+                    RejectKind::NoPattern,
+                    format!("{}: not a CSV row", self.name),
+                ));
             };
             return self.parse_fields(&|k| self.csv_get(&row, k).map(Cow::Borrowed), &|k| {
                 self.csv_get(&row, k).is_some()
@@ -237,7 +237,8 @@ impl SystemParser {
         has: &dyn Fn(&str) -> bool,
     ) -> Result<Parsed, Reject> {
         for detail in &self.details {
-            let is_detail = detail.lacks.iter().all(|k| !has(k)) && detail.has.iter().all(|k| has(k));
+            let is_detail =
+                detail.lacks.iter().all(|k| !has(k)) && detail.has.iter().all(|k| has(k));
             if is_detail {
                 return self.detail(detail, get);
             }
@@ -259,7 +260,11 @@ impl SystemParser {
         let status = self.statuses.get(raw_status.trim()).ok_or_else(|| {
             Reject::new(
                 RejectKind::BadStatus,
-                format!("{}: status `{}` is neither SUCCESS nor FAILURE", self.name, clip(&raw_status)),
+                format!(
+                    "{}: status `{}` is neither SUCCESS nor FAILURE",
+                    self.name,
+                    clip(&raw_status)
+                ),
             )
         })?;
         let raw_ts = field("timestamp").ok_or_else(|| missing("timestamp"))?;
@@ -339,7 +344,12 @@ fn csv_delimiter(raw: &SystemRaw, path: &str, c: &mut Collector<'_>) -> u8 {
     }
 }
 
-fn build_matcher(raw: &SystemRaw, format: &Format, path: &str, c: &mut Collector<'_>) -> Option<Matcher> {
+fn build_matcher(
+    raw: &SystemRaw,
+    format: &Format,
+    path: &str,
+    c: &mut Collector<'_>,
+) -> Option<Matcher> {
     let m = &raw.matcher;
     let path = format!("{path}.match");
     match (&m.field, &m.equals, &m.prefix, &m.regex) {
@@ -351,7 +361,9 @@ fn build_matcher(raw: &SystemRaw, format: &Format, path: &str, c: &mut Collector
             Some(Matcher::FieldEquals { field: field.clone(), value: value.clone() })
         }
         (None, None, Some(prefix), None) => Some(Matcher::Prefix(prefix.clone())),
-        (None, None, None, Some(re)) => compile(re, &format!("{path}.regex"), c).map(Matcher::Regex),
+        (None, None, None, Some(re)) => {
+            compile(re, &format!("{path}.regex"), c).map(Matcher::Regex)
+        }
         _ => {
             c.push(path, None, "give exactly one of `field` + `equals`, `prefix` or `regex`");
             None
@@ -359,7 +371,12 @@ fn build_matcher(raw: &SystemRaw, format: &Format, path: &str, c: &mut Collector
     }
 }
 
-fn build_event_shape(raw: &SystemRaw, format: &Format, path: &str, c: &mut Collector<'_>) -> Option<Shape> {
+fn build_event_shape(
+    raw: &SystemRaw,
+    format: &Format,
+    path: &str,
+    c: &mut Collector<'_>,
+) -> Option<Shape> {
     let fields = mapped_fields(&raw.fields, &format!("{path}.fields"), c);
     let pattern = match (format, &raw.pattern) {
         (Format::Regex, Some(p)) => Some(compile(p, &format!("{path}.pattern"), c)?),
@@ -375,12 +392,24 @@ fn build_event_shape(raw: &SystemRaw, format: &Format, path: &str, c: &mut Colle
     };
     if let Some(re) = &pattern {
         let required = ["checkpoint_id", "timestamp", "status", "correlation_id"];
-        require_captures(re, &fields, &required, &format!("{path}.pattern"), raw.pattern.as_ref(), c);
+        require_captures(
+            re,
+            &fields,
+            &required,
+            &format!("{path}.pattern"),
+            raw.pattern.as_ref(),
+            c,
+        );
     }
     Some(Shape { pattern, lacks: Vec::new(), has: Vec::new(), fields })
 }
 
-fn build_detail_shape(d: &DetailRaw, format: &Format, path: &str, c: &mut Collector<'_>) -> Option<Shape> {
+fn build_detail_shape(
+    d: &DetailRaw,
+    format: &Format,
+    path: &str,
+    c: &mut Collector<'_>,
+) -> Option<Shape> {
     let fields = mapped_fields(&d.fields, &format!("{path}.fields"), c);
     let pattern = match (format, &d.pattern) {
         (Format::Regex, Some(p)) => {
@@ -399,7 +428,11 @@ fn build_detail_shape(d: &DetailRaw, format: &Format, path: &str, c: &mut Collec
         }
         (_, None) => {
             if d.lacks.is_empty() && d.has.is_empty() {
-                c.push(path.to_owned(), None, "a detail needs `lacks` or `has` to tell it from an event");
+                c.push(
+                    path.to_owned(),
+                    None,
+                    "a detail needs `lacks` or `has` to tell it from an event",
+                );
                 return None;
             }
             None
@@ -441,7 +474,11 @@ fn require_captures(
     for f in required {
         let capture = fields.get(f).map_or(*f, String::as_str);
         if !names.contains(&capture) {
-            c.push(path.to_owned(), raw.map(|r| r.span()), format!("no named capture `{capture}` for {f}"));
+            c.push(
+                path.to_owned(),
+                raw.map(|r| r.span()),
+                format!("no named capture `{capture}` for {f}"),
+            );
         }
     }
 }
@@ -456,7 +493,12 @@ fn compile(raw: &toml::Spanned<String>, path: &str, c: &mut Collector<'_>) -> Op
     }
 }
 
-fn build_times(raw: &SystemRaw, path: &str, default_zone: &str, c: &mut Collector<'_>) -> Option<TimeParser> {
+fn build_times(
+    raw: &SystemRaw,
+    path: &str,
+    default_zone: &str,
+    c: &mut Collector<'_>,
+) -> Option<TimeParser> {
     let mut formats = Vec::new();
     for (i, f) in raw.timestamp_formats.iter().enumerate() {
         match TsFormat::parse(f.get_ref()) {

@@ -45,7 +45,10 @@ fn fedebom_checkpoint_and_separate_error_log() {
         (e.system_id.as_str(), e.checkpoint_id.as_str(), e.timestamp.as_str()),
         ("fedebom", "CHECKPOINT_1", "2025-05-04T10:30:00Z")
     );
-    assert_eq!((e.status, e.correlation_id.as_str(), e.failure_reason), (Status::Failure, "abc-123", None));
+    assert_eq!(
+        (e.status, e.correlation_id.as_str(), e.failure_reason),
+        (Status::Failure, "abc-123", None)
+    );
     let error_log = r#"{
   "system": "fedebom",
   "correlation_id": "abc-123",
@@ -91,20 +94,32 @@ fn cmf_checkpoint_and_separate_error_line() {
         ("cmf", "CMF_CHECKPOINT_2", Status::Failure, "def-456")
     );
     assert_eq!(e.timestamp, "2025-05-04T10:32:00Z");
-    let d = detail(&c.parsers, "2025-05-04T10:32:01 CMF CMF_ERROR: (ID: def-456) - CMF_FAILURE_REASON_1");
+    let d = detail(
+        &c.parsers,
+        "2025-05-04T10:32:01 CMF CMF_ERROR: (ID: def-456) - CMF_FAILURE_REASON_1",
+    );
     assert_eq!((d.system_id.as_str(), d.correlation_id.as_str()), ("cmf", "def-456"));
     assert_eq!(d.failure_reason, "CMF_FAILURE_REASON_1");
-    assert_eq!(d.ts_micros.map(crate::normalize::format_utc).as_deref(), Some("2025-05-04T10:32:01Z"));
+    assert_eq!(
+        d.ts_micros.map(crate::normalize::format_utc).as_deref(),
+        Some("2025-05-04T10:32:01Z")
+    );
 }
 
 #[test]
 fn bcis_inline_reason_and_success() {
     let c = builtin();
-    let e = event(&c.parsers, "2025-05-04T10:30:00 BCIS: CHECKPOINT_B - FAILURE (ID: abc-123) - FAILURE_REASON_X");
+    let e = event(
+        &c.parsers,
+        "2025-05-04T10:30:00 BCIS: CHECKPOINT_B - FAILURE (ID: abc-123) - FAILURE_REASON_X",
+    );
     assert_eq!((e.checkpoint_id.as_str(), e.status), ("CHECKPOINT_B", Status::Failure));
     assert_eq!(e.failure_reason.as_deref(), Some("FAILURE_REASON_X"));
     let e = event(&c.parsers, "2025-05-04T10:30:00 BCIS: CHECKPOINT_A - SUCCESS (ID: abc-123)");
-    assert_eq!((e.checkpoint_id.as_str(), e.status, e.failure_reason), ("CHECKPOINT_A", Status::Success, None));
+    assert_eq!(
+        (e.checkpoint_id.as_str(), e.status, e.failure_reason),
+        ("CHECKPOINT_A", Status::Success, None)
+    );
     assert_eq!(e.correlation_id, "abc-123");
 }
 
@@ -123,7 +138,10 @@ fn bad_records_are_rejected_with_their_kind() {
     let c = builtin();
     let p = &c.parsers;
     assert_eq!(rejected(p, r#"{"system": "fedebom", "checkpoint": "C"#), RejectKind::BadJson);
-    assert_eq!(rejected(p, r#"{"system": "payroll", "checkpoint": "C"}"#), RejectKind::UnknownSystem);
+    assert_eq!(
+        rejected(p, r#"{"system": "payroll", "checkpoint": "C"}"#),
+        RejectKind::UnknownSystem
+    );
     assert_eq!(rejected(p, r#"{"checkpoint": "C"}"#), RejectKind::UnknownSystem);
     assert_eq!(rejected(p, "hello world"), RejectKind::UnknownSystem);
     assert_eq!(rejected(p, "2025-05-04T10:32:00 CMF: garbage"), RejectKind::NoPattern);
@@ -136,11 +154,17 @@ fn bad_records_are_rejected_with_their_kind() {
         RejectKind::BadTimestamp
     );
     assert_eq!(
-        rejected(p, r#"{"system": "reporting", "checkpoint": "C", "status": "SUCCESS", "correlation_id": "x"}"#),
+        rejected(
+            p,
+            r#"{"system": "reporting", "checkpoint": "C", "status": "SUCCESS", "correlation_id": "x"}"#
+        ),
         RejectKind::MissingField
     );
     assert_eq!(
-        rejected(p, r#"{"system": "reporting", "checkpoint": "C", "status": "SUCCESS", "timestamp": "", "correlation_id": "x"}"#),
+        rejected(
+            p,
+            r#"{"system": "reporting", "checkpoint": "C", "status": "SUCCESS", "timestamp": "", "correlation_id": "x"}"#
+        ),
         RejectKind::MissingField
     );
     assert_eq!(
@@ -173,7 +197,10 @@ enabled = false
     assert_eq!(e.system_id, "payroll");
     assert_eq!(e.timestamp, "2025-05-04T10:30:00Z");
     assert_eq!(e.failure_reason.as_deref(), Some("no bank, no pay"));
-    assert_eq!(rejected(&c.parsers, "04/05/2025 12:30:00,PAY,GROSS,maybe,p-1,"), RejectKind::BadStatus);
+    assert_eq!(
+        rejected(&c.parsers, "04/05/2025 12:30:00,PAY,GROSS,maybe,p-1,"),
+        RejectKind::BadStatus
+    );
     assert_eq!(
         rejected(&c.parsers, "2025-05-04T10:30:00 BCIS: CHECKPOINT_A - SUCCESS (ID: abc-123)"),
         RejectKind::UnknownSystem,
@@ -193,6 +220,9 @@ pattern = '^CMF\|(?P<timestamp>[^|]+)\|(?P<checkpoint_id>[^|]+)\|(?P<status>[^|]
     let c = Config::load(Some(&ConfigSource { name: "user.toml", text })).unwrap();
     let e = event(&c.parsers, "CMF|2025-05-04T10:30:00Z|C1|SUCCESS|id-9");
     assert_eq!((e.system_id.as_str(), e.checkpoint_id.as_str()), ("cmf", "C1"));
-    assert_eq!(rejected(&c.parsers, "2025-05-04T10:32:00 CMF: C - SUCCESS (ID: d)"), RejectKind::UnknownSystem);
+    assert_eq!(
+        rejected(&c.parsers, "2025-05-04T10:32:00 CMF: C - SUCCESS (ID: d)"),
+        RejectKind::UnknownSystem
+    );
     assert!(c.parsers.joinable_systems().iter().all(|s| s != "cmf"), "the override has no detail");
 }

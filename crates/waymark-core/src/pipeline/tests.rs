@@ -35,7 +35,10 @@ fn every_record_is_accounted_for() {
     assert_eq!((c.records, c.blank, c.events, c.details, c.joined, c.rejected), (8, 2, 1, 1, 1, 4));
     assert_eq!(c.records, c.blank + c.events + c.details + c.rejected);
     let kinds: Vec<RejectKind> = b.dead_letters.iter().map(|d| d.reason.kind).collect();
-    assert_eq!(kinds, [RejectKind::TooLong, RejectKind::NulByte, RejectKind::InvalidUtf8, RejectKind::BadJson]);
+    assert_eq!(
+        kinds,
+        [RejectKind::TooLong, RejectKind::NulByte, RejectKind::InvalidUtf8, RejectKind::BadJson]
+    );
     assert_eq!(b.dead_letters[0].origin.position, 4);
     assert_eq!(b.dead_letters[0].raw_len, 300);
     assert_eq!(b.dead_letters[2].raw, b"2025-05-04T10:30:00 BCIS: A - SUCCESS (ID: \xff)");

@@ -10,7 +10,8 @@ use super::{now_text, SqliteStore};
 use crate::model::{DeadLetterRow, EventRow, FailureFilter, PendingRow, SourceRow, StoreStats};
 use crate::{EventStore, Result, StoreError};
 
-const EVENT_COLUMNS: &str = "e.system_id, e.checkpoint_id, e.timestamp, e.status, e.correlation_id, \
+const EVENT_COLUMNS: &str =
+    "e.system_id, e.checkpoint_id, e.timestamp, e.status, e.correlation_id, \
      e.failure_reason, e.ts_us, s.name, e.position, e.ingested_at";
 
 impl EventStore for SqliteStore {
@@ -27,16 +28,12 @@ impl EventStore for SqliteStore {
         Ok(row)
     }
 
-    fn reset_source(&mut self, id: u32, position: u64, identity: Option<&str>) -> Result<()> {
+    fn retire_source(&mut self, id: u32) -> Result<()> {
         self.conn.execute(
-            "UPDATE sources SET position = ?2, identity = ?3, updated_at = ?4 WHERE id = ?1",
-            params![id, position as i64, identity, now_text()],
+            "UPDATE sources SET kind = kind || ':retired', name = name || ' #' || id, updated_at = ?2 \
+             WHERE id = ?1",
+            params![id, now_text()],
         )?;
-        Ok(())
-    }
-
-    fn set_identity(&mut self, id: u32, identity: &str) -> Result<()> {
-        self.conn.execute("UPDATE sources SET identity = ?2 WHERE id = ?1", params![id, identity])?;
         Ok(())
     }
 
@@ -48,14 +45,17 @@ impl EventStore for SqliteStore {
         let waiting = stmt
             .query_map([], |r| {
                 let kind: String = r.get(1)?;
-                Ok((kind, Pending {
-                    key: r.get(0)?,
-                    kind: PendingKind::Failure,
-                    system_id: r.get(2)?,
-                    correlation_id: r.get(3)?,
-                    ts_micros: r.get(4)?,
-                    reason: r.get(5)?,
-                }))
+                Ok((
+                    kind,
+                    Pending {
+                        key: r.get(0)?,
+                        kind: PendingKind::Failure,
+                        system_id: r.get(2)?,
+                        correlation_id: r.get(3)?,
+                        ts_micros: r.get(4)?,
+                        reason: r.get(5)?,
+                    },
+                ))
             })?
             .map(|r| {
                 let (kind, mut p) = r?;
@@ -134,10 +134,11 @@ impl EventStore for SqliteStore {
                 ])?;
             }
             let mut pos = tx.prepare_cached(
-                "UPDATE sources SET position = ?2, updated_at = ?3 WHERE id = ?1",
+                "UPDATE sources SET position = ?2, identity = coalesce(?3, identity), updated_at = ?4 \
+                 WHERE id = ?1",
             )?;
-            for (source, position) in &batch.positions {
-                pos.execute(params![source, *position as i64, now])?;
+            for p in &batch.positions {
+                pos.execute(params![p.source, p.position as i64, p.identity, now])?;
             }
             if let Some(wm) = batch.watermark {
                 tx.execute(
@@ -157,7 +158,8 @@ impl EventStore for SqliteStore {
              WHERE e.corr_hash = ?1 AND e.correlation_id = ?2 ORDER BY e.ts_us, e.id"
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params![correlation_hash(correlation_id), correlation_id], event_row)?;
+        let rows =
+            stmt.query_map(params![correlation_hash(correlation_id), correlation_id], event_row)?;
         rows.map(|r| r?).collect()
     }
 

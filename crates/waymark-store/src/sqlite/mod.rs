@@ -94,7 +94,9 @@ impl SqliteStore {
                             rusqlite::types::ValueRef::Null => String::new(),
                             rusqlite::types::ValueRef::Integer(v) => v.to_string(),
                             rusqlite::types::ValueRef::Real(v) => v.to_string(),
-                            rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                            rusqlite::types::ValueRef::Text(t) => {
+                                String::from_utf8_lossy(t).into_owned()
+                            }
                             rusqlite::types::ValueRef::Blob(b) => format!("<{} bytes>", b.len()),
                         })
                     })

@@ -1,0 +1,30 @@
+//! One module per command; each takes its parsed arguments and the global options.
+
+pub(crate) mod bench;
+pub(crate) mod config;
+pub(crate) mod demo;
+pub(crate) mod ingest;
+pub(crate) mod query;
+pub(crate) mod simulate;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the command; the exit code says whether everything went through.
+pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Demo(a) => demo::run(g, &a),
+        Command::Ingest(a) => ingest::run(g, &a),
+        Command::Trace(a) => query::trace(g, &a),
+        Command::Failures(a) => query::failures(g, &a),
+        Command::Orphans(a) => query::orphans(g, &a),
+        Command::DeadLetters(a) => query::dead_letters(g, &a),
+        Command::Status(a) => query::status(g, &a),
+        Command::Sql(a) => query::sql(g, &a),
+        Command::Config(c) => config::run(g, &c),
+        Command::Simulate(a) => simulate::run(g, &a),
+        Command::Bench(a) => bench::run(g, &a),
+    }
+}

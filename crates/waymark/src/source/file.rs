@@ -1,0 +1,86 @@
+//! File identity: is the file at a path still the one we read up to a position?
+//!
+//! A path is not an identity (files are rotated and replaced) and neither is an inode (inodes
+//! are reused) nor the first line or first KiB (many small logs share their header). The
+//! identity of "what was read so far" is a hash of the first KiB together with a hash of the
+//! 256 bytes just before the position: a file that was truncated, replaced or rewritten differs
+//! in one of them, while a file that only grew keeps both.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+
+const HEAD: u64 = 1024;
+const TAIL: u64 = 256;
+
+/// The fingerprint of `file`'s first `upto` bytes, as stored next to the position.
+pub(crate) fn fingerprint(file: &File, upto: u64) -> io::Result<String> {
+    let head = read_range(file, 0, upto.min(HEAD))?;
+    let tail_start = upto.saturating_sub(TAIL);
+    let tail = read_range(file, tail_start, upto - tail_start)?;
+    Ok(format!(
+        "{upto}:{:016x}:{:016x}",
+        xxhash_rust::xxh3::xxh3_64(&head),
+        xxhash_rust::xxh3::xxh3_64(&tail)
+    ))
+}
+
+fn read_range(file: &File, offset: u64, len: u64) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0; len as usize];
+    file.read_exact_at(&mut buf, offset)?;
+    Ok(buf)
+}
+
+/// What to do with a file given the position and identity stored for it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Resume {
+    /// Same file (possibly grown): continue at the position.
+    At(u64),
+    /// Shorter than the position, or different before it: a new version, read from 0.
+    NewVersion(&'static str),
+}
+
+/// Decides where to resume reading `file` (of `len` bytes).
+pub(crate) fn resume(
+    file: &File,
+    len: u64,
+    position: u64,
+    identity: Option<&str>,
+) -> io::Result<Resume> {
+    if position == 0 {
+        return Ok(Resume::At(0));
+    }
+    if len < position {
+        return Ok(Resume::NewVersion("truncated"));
+    }
+    match identity {
+        Some(id) if id == fingerprint(file, position)? => Ok(Resume::At(position)),
+        Some(_) => Ok(Resume::NewVersion("replaced")),
+        None => Ok(Resume::At(position)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn growing_keeps_identity_and_rewriting_changes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        let header = "=".repeat(2000);
+        std::fs::write(&path, format!("{header}\nrun 1 ok\n")).unwrap();
+        let f = File::open(&path).unwrap();
+        let len = f.metadata().unwrap().len();
+        let id = fingerprint(&f, len).unwrap();
+        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"more\n").unwrap();
+        let f = File::open(&path).unwrap();
+        assert_eq!(resume(&f, len + 5, len, Some(&id)).unwrap(), Resume::At(len));
+        // Same header, same length, different last line: another write-once log.
+        std::fs::write(&path, format!("{header}\nrun 2 ok\nmore\n")).unwrap();
+        let f = File::open(&path).unwrap();
+        assert_eq!(resume(&f, len + 5, len, Some(&id)).unwrap(), Resume::NewVersion("replaced"));
+        assert_eq!(resume(&f, 3, len, Some(&id)).unwrap(), Resume::NewVersion("truncated"));
+    }
+}

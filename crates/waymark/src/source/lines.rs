@@ -1,0 +1,210 @@
+//! Framing: a byte stream into lines, each with the offset of its first byte.
+//!
+//! Reads large blocks and splits them with `memchr`. A line longer than the limit is never
+//! held whole: its head is kept for the dead letter and the rest skipped up to the newline.
+//! A last line without a newline is returned as [`Frame::Tail`] so the caller can decide
+//! whether it is complete (stdin at its end) or still being written (a file).
+
+use std::io::{self, Read};
+
+/// What the reader found next.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Frame<'a> {
+    /// A complete line, without its `\n`.
+    Line { offset: u64, bytes: &'a [u8] },
+    /// A line over the limit: its first bytes and its full length (without the `\n`);
+    /// `terminated` is false when the input ended inside it.
+    Oversized { offset: u64, head: Vec<u8>, len: u64, terminated: bool },
+    /// Bytes after the last newline at the end of the input.
+    Tail { offset: u64, bytes: &'a [u8] },
+}
+
+const BLOCK: usize = 256 * 1024;
+
+/// A line framer over any reader.
+pub(crate) struct LineReader<R> {
+    inner: R,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Input offset of `buf[start]`.
+    offset: u64,
+    max: usize,
+    head_keep: usize,
+    eof: bool,
+    /// An oversized line being skipped: (offset, head, length so far).
+    skipping: Option<(u64, Vec<u8>, u64)>,
+}
+
+impl<R: Read> LineReader<R> {
+    /// `offset`: where `inner` starts in the input; `max`: the longest line kept whole;
+    /// `head_keep`: how much of an oversized line is kept.
+    pub(crate) fn new(inner: R, offset: u64, max: usize, head_keep: usize) -> LineReader<R> {
+        LineReader {
+            inner,
+            buf: vec![0; BLOCK.min(max.saturating_add(1)).max(4096)],
+            start: 0,
+            end: 0,
+            offset,
+            max,
+            head_keep,
+            eof: false,
+            skipping: None,
+        }
+    }
+
+    /// The input offset just after the last frame returned.
+    pub(crate) fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    pub(crate) fn next_frame(&mut self) -> io::Result<Option<Frame<'_>>> {
+        loop {
+            let pending = &self.buf[self.start..self.end];
+            if let Some((off, _, len)) = self.skipping.as_mut() {
+                let _ = off;
+                match memchr::memchr(b'\n', pending) {
+                    Some(i) => {
+                        *len += i as u64;
+                        let (offset, head, len) = self.skipping.take().unwrap_or_default();
+                        self.start += i + 1;
+                        self.offset = offset + len + 1;
+                        return Ok(Some(Frame::Oversized { offset, head, len, terminated: true }));
+                    }
+                    None => {
+                        *len += pending.len() as u64;
+                        self.start = self.end;
+                    }
+                }
+            } else if let Some(i) = memchr::memchr(b'\n', pending) {
+                let offset = self.offset;
+                let (s, e) = (self.start, self.start + i);
+                self.start = e + 1;
+                self.offset += i as u64 + 1;
+                if i > self.max {
+                    let head = self.buf[s..s + self.head_keep.min(i)].to_vec();
+                    return Ok(Some(Frame::Oversized {
+                        offset,
+                        head,
+                        len: i as u64,
+                        terminated: true,
+                    }));
+                }
+                return Ok(Some(Frame::Line { offset, bytes: &self.buf[s..e] }));
+            } else if pending.len() > self.max {
+                let head = pending[..self.head_keep.min(pending.len())].to_vec();
+                self.skipping = Some((self.offset, head, pending.len() as u64));
+                self.start = self.end;
+            }
+            if self.eof {
+                return Ok(self.finish());
+            }
+            self.fill()?;
+        }
+    }
+
+    fn finish(&mut self) -> Option<Frame<'_>> {
+        if let Some((offset, head, len)) = self.skipping.take() {
+            // An oversized unterminated tail: the caller treats it like any tail.
+            self.offset = offset + len;
+            return Some(Frame::Oversized { offset, head, len, terminated: false });
+        }
+        if self.start == self.end {
+            return None;
+        }
+        let (s, e) = (self.start, self.end);
+        let offset = self.offset;
+        self.start = e;
+        self.offset += (e - s) as u64;
+        Some(Frame::Tail { offset, bytes: &self.buf[s..e] })
+    }
+
+    fn fill(&mut self) -> io::Result<()> {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            if self.skipping.is_none() {
+                // `offset` already points at buf[start]; nothing to adjust.
+            }
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            let grown =
+                (self.buf.len() * 2).min(self.max.saturating_add(2)).max(self.buf.len() + 1);
+            self.buf.resize(grown, 0);
+        }
+        loop {
+            match self.inner.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(());
+                }
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(input: &[u8], max: usize) -> Vec<String> {
+        // A reader that returns a few bytes at a time, to cross block boundaries.
+        struct Slow<'a>(&'a [u8]);
+        impl Read for Slow<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = buf.len().min(3).min(self.0.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut r = LineReader::new(Slow(input), 100, max, 2);
+        let mut out = Vec::new();
+        while let Some(f) = r.next_frame().unwrap() {
+            out.push(match f {
+                Frame::Line { offset, bytes } => {
+                    format!("L{offset}:{}", String::from_utf8_lossy(bytes))
+                }
+                Frame::Oversized { offset, head, len, terminated } => {
+                    format!(
+                        "O{offset}:{}:{len}{}",
+                        String::from_utf8_lossy(&head),
+                        if terminated { "" } else { "!" }
+                    )
+                }
+                Frame::Tail { offset, bytes } => {
+                    format!("T{offset}:{}", String::from_utf8_lossy(bytes))
+                }
+            });
+        }
+        out.push(format!("end{}", r.offset()));
+        out
+    }
+
+    #[test]
+    fn lines_offsets_and_tail() {
+        assert_eq!(
+            frames(b"ab\n\ncd\nef", 10),
+            ["L100:ab", "L103:", "L104:cd", "T107:ef", "end109"]
+        );
+        assert_eq!(frames(b"ab\n", 10), ["L100:ab", "end103"]);
+        assert_eq!(frames(b"", 10), ["end100"]);
+    }
+
+    #[test]
+    fn oversized_lines_are_skipped_not_buffered() {
+        let mut input = b"ok\n".to_vec();
+        input.extend(vec![b'x'; 10_000]);
+        input.extend(b"\nnext\n");
+        assert_eq!(frames(&input, 8), ["L100:ok", "O103:xx:10000", "L10104:next", "end10109"]);
+        assert_eq!(frames(b"123456789", 8), ["O100:12:9!", "end109"]);
+        assert_eq!(frames(b"12345678\n", 8), ["L100:12345678", "end109"]);
+    }
+}

@@ -1,0 +1,8 @@
+//! Sources: where records come from and how far they were read.
+//!
+//! [`lines`] frames a byte stream; [`file`] knows file identity; [`ingest`] drives files and
+//! stdin through the core into a store; `kafka` (feature `kafka`) does the same for topics.
+
+pub(crate) mod file;
+pub(crate) mod ingest;
+pub(crate) mod lines;
