@@ -8,13 +8,17 @@
 //! Invariant: a batch's rows and the positions it reached are committed in one transaction,
 //! so a crash at any instant followed by a restart gives the same tables as one clean run.
 
+mod audit;
 pub mod conformance;
 mod error;
 mod model;
+mod scan;
 pub mod sqlite;
 
+pub use audit::AuditStore;
 pub use error::StoreError;
 pub use model::{DeadLetterRow, EventRow, FailureFilter, PendingRow, SourceRow, StoreStats};
+pub use scan::ScanStore;
 pub use sqlite::SqliteStore;
 
 use waymark_core::correlate::Pending;

@@ -51,6 +51,12 @@ pub(crate) enum Command {
     Status(cmd::query::StatusArgs),
     /// Run one read-only SQL query against the store and print the rows.
     Sql(cmd::query::SqlArgs),
+    /// Scan ETL log files (PowerCenter, CDGC, dbt, Mass Ingestion, CI/CD) with the scan rules.
+    Scan(cmd::scan::ScanArgs),
+    /// Build or update one audit row per ETL run from what `scan` stored.
+    Audit(cmd::audit::AuditArgs),
+    /// List audited ETL runs.
+    Runs(cmd::audit::RunsArgs),
     /// Check or print the configuration.
     #[command(subcommand)]
     Config(cmd::config::ConfigCommand),

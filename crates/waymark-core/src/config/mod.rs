@@ -22,7 +22,14 @@ pub use error::{ConfigError, ConfigErrors};
 pub use scan::{ScanRuleRaw, ScanSection, SystemSignatureRaw};
 
 /// The built-in configuration: the four seed systems, scan rule packs and audit mappings.
-pub const BUILTIN_TOML: &str = include_str!("builtin.toml");
+/// It is one document kept in three files, one per concern.
+pub const BUILTIN_TOML: &str = concat!(
+    include_str!("builtin.toml"),
+    "\n",
+    include_str!("builtin_scan.toml"),
+    "\n",
+    include_str!("builtin_audit.toml"),
+);
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

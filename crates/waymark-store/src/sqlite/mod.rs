@@ -1,6 +1,8 @@
 //! The SQLite backend: one file, WAL journal, batched transactions, statements prepared once.
 
+mod audit;
 mod events;
+mod scan;
 
 use std::path::Path;
 
@@ -9,8 +11,11 @@ use rusqlite::{Connection, OpenFlags};
 use crate::{Result, StoreError};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records the last one applied.
-const MIGRATIONS: &[(&str, &str)] =
-    &[("01_events", include_str!("../../migrations/sqlite/01_events.up.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("01_events", include_str!("../../migrations/sqlite/01_events.up.sql")),
+    ("02_scan", include_str!("../../migrations/sqlite/02_scan.up.sql")),
+    ("03_audit", include_str!("../../migrations/sqlite/03_audit.up.sql")),
+];
 
 /// A store in one SQLite file.
 pub struct SqliteStore {

@@ -1,10 +1,12 @@
 //! One module per command; each takes its parsed arguments and the global options.
 
+pub(crate) mod audit;
 pub(crate) mod bench;
 pub(crate) mod config;
 pub(crate) mod demo;
 pub(crate) mod ingest;
 pub(crate) mod query;
+pub(crate) mod scan;
 pub(crate) mod simulate;
 
 use std::process::ExitCode;
@@ -26,5 +28,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(c) => config::run(g, &c),
         Command::Simulate(a) => simulate::run(g, &a),
         Command::Bench(a) => bench::run(g, &a),
+        Command::Scan(a) => scan::run(g, &a),
+        Command::Audit(a) => audit::run(g, &a),
+        Command::Runs(a) => audit::runs(g, &a),
     }
 }

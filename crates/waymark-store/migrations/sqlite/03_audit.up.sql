@@ -1,0 +1,1 @@
+-- Audit rows, one per ETL run (waymark audit).

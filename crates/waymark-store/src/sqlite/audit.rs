@@ -1,0 +1,3 @@
+//! [`AuditStore`](crate::AuditStore) for SQLite.
+
+impl crate::AuditStore for super::SqliteStore {}

@@ -1,0 +1,3 @@
+//! [`ScanStore`](crate::ScanStore) for SQLite.
+
+impl crate::ScanStore for super::SqliteStore {}
