@@ -236,21 +236,45 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 /// RFC 3339 in UTC: `2025-05-04T10:30:00Z`, with the fraction only when there is one
 /// (trailing zeros dropped).
+///
+/// Written digit by digit: it runs once per event, and `fmt` machinery was a tenth of the
+/// parse time. Years outside 0..=9999 cannot occur (parsers bound them).
 pub fn format_utc(micros: i64) -> String {
-    use std::fmt::Write;
     let secs = micros.div_euclid(1_000_000);
-    let frac = micros.rem_euclid(1_000_000);
+    let frac = micros.rem_euclid(1_000_000) as u32;
     let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    let sod = secs.rem_euclid(86_400);
-    let mut out = String::with_capacity(27);
-    let _ =
-        write!(out, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}", sod / 3600, sod / 60 % 60, sod % 60);
+    let sod = secs.rem_euclid(86_400) as u32;
+    let mut b = [0u8; 27];
+    put(&mut b[0..4], y.clamp(0, 9999) as u32);
+    b[4] = b'-';
+    put(&mut b[5..7], m);
+    b[7] = b'-';
+    put(&mut b[8..10], d);
+    b[10] = b'T';
+    put(&mut b[11..13], sod / 3600);
+    b[13] = b':';
+    put(&mut b[14..16], sod / 60 % 60);
+    b[16] = b':';
+    put(&mut b[17..19], sod % 60);
+    let mut len = 19;
     if frac != 0 {
-        let digits = format!("{frac:06}");
-        let _ = write!(out, ".{}", digits.trim_end_matches('0'));
+        b[19] = b'.';
+        put(&mut b[20..26], frac);
+        len = 26;
+        while b[len - 1] == b'0' {
+            len -= 1;
+        }
     }
-    out.push('Z');
-    out
+    b[len] = b'Z';
+    String::from_utf8_lossy(&b[..=len]).into_owned()
+}
+
+/// Writes `v` as zero-padded decimal digits filling `out`.
+fn put(out: &mut [u8], mut v: u32) {
+    for slot in out.iter_mut().rev() {
+        *slot = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
 }
 
 /// Maps raw status values onto the two canonical ones.

@@ -147,17 +147,7 @@ impl<'c> Processor<'c> {
             let r = Reject::new(RejectKind::NulByte, format!("NUL byte at offset {at}"));
             return reject(batch, origin, bytes, bytes.len() as u64, r);
         }
-        let text = match std::str::from_utf8(bytes) {
-            Ok(t) => t,
-            Err(e) => {
-                let r = Reject::new(
-                    RejectKind::InvalidUtf8,
-                    format!("invalid UTF-8 at offset {}", e.valid_up_to()),
-                );
-                return reject(batch, origin, bytes, bytes.len() as u64, r);
-            }
-        };
-        self.parsed(origin, text, batch);
+        self.parsed(origin, bytes, batch);
     }
 
     /// A record longer than the limit that the framer did not keep whole: `head` is its start.
@@ -167,9 +157,9 @@ impl<'c> Processor<'c> {
         reject(batch, origin, head, len, Reject::new(RejectKind::TooLong, msg));
     }
 
-    fn parsed(&mut self, origin: Origin, text: &str, batch: &mut Batch) {
+    fn parsed(&mut self, origin: Origin, bytes: &[u8], batch: &mut Batch) {
         let before = self.correlator.counts();
-        match self.parsers.parse(text) {
+        match self.parsers.parse_bytes(bytes) {
             Ok(Parsed::Event(e)) => {
                 batch.counts.events += 1;
                 self.correlator.event(origin, e, &mut batch.changes);
@@ -178,7 +168,7 @@ impl<'c> Processor<'c> {
                 batch.counts.details += 1;
                 self.correlator.detail(origin, d, &mut batch.changes);
             }
-            Err(r) => return reject(batch, origin, text.as_bytes(), text.len() as u64, r),
+            Err(r) => return reject(batch, origin, bytes, bytes.len() as u64, r),
         }
         let after = self.correlator.counts();
         batch.counts.joined += after.joined - before.joined;

@@ -69,9 +69,46 @@ struct Shape {
     pattern: Option<Regex>,
     lacks: Vec<String>,
     has: Vec<String>,
-    /// Schema field -> JSON path, capture name or CSV column.
-    fields: HashMap<&'static str, String>,
+    /// Per schema field (in [`EVENT_FIELDS`] order): its JSON path, capture name or CSV column.
+    keys: [String; 5],
+    /// Per schema field: its capture group index in `pattern`, resolved once.
+    groups: [Option<usize>; 5],
 }
+
+impl Shape {
+    fn new(
+        pattern: Option<Regex>,
+        lacks: Vec<String>,
+        has: Vec<String>,
+        fields: HashMap<&'static str, String>,
+    ) -> Shape {
+        let keys = EVENT_FIELDS.map(|f| fields.get(f).cloned().unwrap_or_else(|| f.to_owned()));
+        let groups = std::array::from_fn(|i| {
+            let re = pattern.as_ref()?;
+            re.capture_names().position(|n| n == Some(keys[i].as_str()))
+        });
+        Shape { pattern, lacks, has, keys, groups }
+    }
+}
+
+/// A schema field, as an index into [`EVENT_FIELDS`].
+#[derive(Debug, Clone, Copy)]
+enum Field {
+    CheckpointId = 0,
+    Timestamp = 1,
+    Status = 2,
+    CorrelationId = 3,
+    FailureReason = 4,
+}
+
+impl Field {
+    fn name(self) -> &'static str {
+        EVENT_FIELDS[self as usize]
+    }
+}
+
+/// Reads a field's raw text from a record, given the shape that recognised it.
+type Getter<'g, 'r> = &'g dyn Fn(&Shape, Field) -> Option<Cow<'r, str>>;
 
 impl Parsers {
     /// Compiles the systems of a (merged) configuration, collecting every error.
@@ -94,16 +131,43 @@ impl Parsers {
         self.systems.iter().map(|s| s.name.as_str()).collect()
     }
 
-    /// Parses one record, already checked for length, NUL bytes and UTF-8 by the pipeline.
-    pub fn parse(&self, record: &str) -> Result<Parsed, Reject> {
-        let json_error = if record.trim_start().starts_with('{') {
-            match FlatJson::parse(record.as_bytes()) {
-                Ok(flat) => return self.parse_json(record, &flat),
+    /// Parses one record, already checked for length and NUL bytes by the pipeline.
+    ///
+    /// A JSON record is parsed straight from its bytes: a successful parse has validated its
+    /// UTF-8 already, so only the other records pay for a separate check.
+    pub fn parse_bytes(&self, record: &[u8]) -> Result<Parsed, Reject> {
+        let first = record.iter().find(|b| !b.is_ascii_whitespace());
+        let json_error = if first == Some(&b'{') {
+            match FlatJson::parse(record) {
+                // Valid JSON is valid UTF-8; the fallback never triggers.
+                Ok(flat) => {
+                    let text = std::str::from_utf8(record).unwrap_or_default();
+                    return self.parse_json(text, &flat);
+                }
                 Err(e) => Some(e),
             }
         } else {
             None
         };
+        let text = std::str::from_utf8(record).map_err(|e| {
+            Reject::new(
+                RejectKind::InvalidUtf8,
+                format!("invalid UTF-8 at offset {}", e.valid_up_to()),
+            )
+        })?;
+        self.parse_text(text, json_error)
+    }
+
+    /// Parses one record of text.
+    pub fn parse(&self, record: &str) -> Result<Parsed, Reject> {
+        self.parse_bytes(record.as_bytes())
+    }
+
+    fn parse_text(
+        &self,
+        record: &str,
+        json_error: Option<serde_json::Error>,
+    ) -> Result<Parsed, Reject> {
         for sys in self.systems.iter().filter(|s| !matches!(s.format, Format::Json)) {
             if sys.matches_line(record) {
                 return sys.parse_text(record);
@@ -118,9 +182,10 @@ impl Parsers {
     fn parse_json(&self, record: &str, flat: &FlatJson<'_>) -> Result<Parsed, Reject> {
         for sys in self.systems.iter().filter(|s| matches!(s.format, Format::Json)) {
             if sys.matches_json(record, flat) {
-                return sys.parse_fields(&|key| flat.get(key).and_then(Scalar::to_text), &|key| {
-                    flat.has(key)
-                });
+                let get = |shape: &Shape, f: Field| {
+                    flat.get(&shape.keys[f as usize]).and_then(Scalar::to_text)
+                };
+                return sys.parse_fields(&get, &|key| flat.has(key));
             }
         }
         let what = match flat.get("system").and_then(Scalar::to_text) {
@@ -211,16 +276,27 @@ impl SystemParser {
                     format!("{}: not a CSV row", self.name),
                 ));
             };
-            return self.parse_fields(&|k| self.csv_get(&row, k).map(Cow::Borrowed), &|k| {
-                self.csv_get(&row, k).is_some()
-            });
+            let get = |shape: &Shape, f: Field| {
+                self.csv_get(&row, &shape.keys[f as usize]).map(Cow::Borrowed)
+            };
+            return self.parse_fields(&get, &|k| self.csv_get(&row, k).is_some());
         }
         if let Some(caps) = self.event.pattern.as_ref().and_then(|re| re.captures(record)) {
-            return self.event(&|k| caps.name(k).map(|m| Cow::Borrowed(m.as_str())));
+            let get = |shape: &Shape, f: Field| {
+                shape.groups[f as usize]
+                    .and_then(|g| caps.get(g))
+                    .map(|m| Cow::Borrowed(m.as_str()))
+            };
+            return self.event(&get);
         }
         for detail in &self.details {
             if let Some(caps) = detail.pattern.as_ref().and_then(|re| re.captures(record)) {
-                return self.detail(detail, &|k| caps.name(k).map(|m| Cow::Borrowed(m.as_str())));
+                let get = |shape: &Shape, f: Field| {
+                    shape.groups[f as usize]
+                        .and_then(|g| caps.get(g))
+                        .map(|m| Cow::Borrowed(m.as_str()))
+                };
+                return self.detail(detail, &get);
             }
         }
         Err(Reject::new(
@@ -233,7 +309,7 @@ impl SystemParser {
     /// a detail, anything else is an event.
     fn parse_fields<'r>(
         &self,
-        get: &dyn Fn(&str) -> Option<Cow<'r, str>>,
+        get: Getter<'_, 'r>,
         has: &dyn Fn(&str) -> bool,
     ) -> Result<Parsed, Reject> {
         for detail in &self.details {
@@ -246,17 +322,19 @@ impl SystemParser {
         self.event(get)
     }
 
-    fn event<'r>(&self, get: &dyn Fn(&str) -> Option<Cow<'r, str>>) -> Result<Parsed, Reject> {
-        let field = |name: &'static str| {
-            let key = self.event.fields.get(name).map_or(name, String::as_str);
-            get(key).filter(|v| !v.trim().is_empty())
+    fn event<'r>(&self, get: Getter<'_, 'r>) -> Result<Parsed, Reject> {
+        let field = |f: Field| get(&self.event, f).filter(|v| !v.trim().is_empty());
+        let required = |f: Field| {
+            field(f).ok_or_else(|| {
+                Reject::new(
+                    RejectKind::MissingField,
+                    format!("{} record has no {}", self.name, f.name()),
+                )
+            })
         };
-        let missing = |name: &str| {
-            Reject::new(RejectKind::MissingField, format!("{} record has no {name}", self.name))
-        };
-        let checkpoint_id = field("checkpoint_id").ok_or_else(|| missing("checkpoint_id"))?;
-        let correlation_id = field("correlation_id").ok_or_else(|| missing("correlation_id"))?;
-        let raw_status = field("status").ok_or_else(|| missing("status"))?;
+        let checkpoint_id = required(Field::CheckpointId)?;
+        let correlation_id = required(Field::CorrelationId)?;
+        let raw_status = required(Field::Status)?;
         let status = self.statuses.get(raw_status.trim()).ok_or_else(|| {
             Reject::new(
                 RejectKind::BadStatus,
@@ -267,10 +345,10 @@ impl SystemParser {
                 ),
             )
         })?;
-        let raw_ts = field("timestamp").ok_or_else(|| missing("timestamp"))?;
+        let raw_ts = required(Field::Timestamp)?;
         let ts_micros = self.parse_time(&raw_ts)?;
         let failure_reason = match status {
-            Status::Failure => field("failure_reason").map(Cow::into_owned),
+            Status::Failure => field(Field::FailureReason).map(Cow::into_owned),
             Status::Success => None,
         };
         Ok(Parsed::Event(Event {
@@ -284,21 +362,19 @@ impl SystemParser {
         }))
     }
 
-    fn detail<'r>(
-        &self,
-        shape: &Shape,
-        get: &dyn Fn(&str) -> Option<Cow<'r, str>>,
-    ) -> Result<Parsed, Reject> {
-        let field = |name: &'static str| {
-            let key = shape.fields.get(name).map_or(name, String::as_str);
-            get(key).filter(|v| !v.trim().is_empty())
+    fn detail<'r>(&self, shape: &Shape, get: Getter<'_, 'r>) -> Result<Parsed, Reject> {
+        let field = |f: Field| get(shape, f).filter(|v| !v.trim().is_empty());
+        let required = |f: Field| {
+            field(f).ok_or_else(|| {
+                Reject::new(
+                    RejectKind::MissingField,
+                    format!("{} detail has no {}", self.name, f.name()),
+                )
+            })
         };
-        let missing = |name: &str| {
-            Reject::new(RejectKind::MissingField, format!("{} detail has no {name}", self.name))
-        };
-        let correlation_id = field("correlation_id").ok_or_else(|| missing("correlation_id"))?;
-        let reason = field("failure_reason").ok_or_else(|| missing("failure_reason"))?;
-        let ts_micros = field("timestamp").map(|t| self.parse_time(&t)).transpose()?;
+        let correlation_id = required(Field::CorrelationId)?;
+        let reason = required(Field::FailureReason)?;
+        let ts_micros = field(Field::Timestamp).map(|t| self.parse_time(&t)).transpose()?;
         Ok(Parsed::Detail(Detail {
             system_id: self.name.clone(),
             correlation_id: correlation_id.into_owned(),
@@ -401,7 +477,7 @@ fn build_event_shape(
             c,
         );
     }
-    Some(Shape { pattern, lacks: Vec::new(), has: Vec::new(), fields })
+    Some(Shape::new(pattern, Vec::new(), Vec::new(), fields))
 }
 
 fn build_detail_shape(
@@ -438,7 +514,7 @@ fn build_detail_shape(
             None
         }
     };
-    Some(Shape { pattern, lacks: d.lacks.clone(), has: d.has.clone(), fields })
+    Some(Shape::new(pattern, d.lacks.clone(), d.has.clone(), fields))
 }
 
 fn mapped_fields(
