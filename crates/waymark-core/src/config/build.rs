@@ -23,6 +23,8 @@ pub struct Config {
     pub raw: RawConfig,
     pub ingest: IngestConfig,
     pub parsers: Parsers,
+    /// `[audit]`: field mappings per system type and the running timeout.
+    pub audit: crate::audit::AuditConfig,
 }
 
 impl Config {
@@ -45,7 +47,8 @@ impl Config {
     fn build(raw: RawConfig, c: &mut Collector<'_>) -> Config {
         let ingest = ingest_config(&raw, c);
         let parsers = Parsers::build(&raw, &ingest.timezone, c);
-        Config { raw, ingest, parsers }
+        let audit = crate::audit::AuditConfig::build(&raw.audit, c);
+        Config { raw, ingest, parsers, audit }
     }
 
     /// The effective configuration as TOML.

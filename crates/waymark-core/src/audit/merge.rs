@@ -1,0 +1,95 @@
+//! How a new reading of a run updates the stored row: a known value is never blanked.
+//!
+//! Values: the new one when known, else the stored one. Lists: the stored names, then the
+//! new ones not yet in them. Status: a final status (`SUCCESS`, `FAILURE`) never goes back to
+//! `RUNNING`, and `UNKNOWN` never replaces a known status.
+
+use super::{AuditRow, RunStatus};
+
+/// The row after `new` is read over `known`.
+pub fn merge_rows(known: &AuditRow, new: &AuditRow) -> AuditRow {
+    let pick = |n: &Option<String>, k: &Option<String>| n.clone().or_else(|| k.clone());
+    let mut extra = known.extra.clone();
+    extra.extend(new.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+    AuditRow {
+        system_type: new.system_type.clone(),
+        folder_name: pick(&new.folder_name, &known.folder_name),
+        workflow_name: pick(&new.workflow_name, &known.workflow_name),
+        session_name: pick(&new.session_name, &known.session_name),
+        run_id: pick(&new.run_id, &known.run_id),
+        start_time: new.start_time.or(known.start_time),
+        end_time: new.end_time.or(known.end_time),
+        status: merge_status(known.status, new.status),
+        source_rows: new.source_rows.or(known.source_rows),
+        target_rows: new.target_rows.or(known.target_rows),
+        rejected_rows: new.rejected_rows.or(known.rejected_rows),
+        source_name: merge_list(&known.source_name, &new.source_name),
+        target_name: merge_list(&known.target_name, &new.target_name),
+        error_message: pick(&new.error_message, &known.error_message),
+        extra,
+    }
+}
+
+fn merge_status(known: RunStatus, new: RunStatus) -> RunStatus {
+    match (known, new) {
+        (k, RunStatus::Unknown) => k,
+        (k, RunStatus::Running) if k.is_final() => k,
+        (_, n) => n,
+    }
+}
+
+fn merge_list(known: &[String], new: &[String]) -> Vec<String> {
+    let mut out = known.to_vec();
+    for name in new {
+        AuditRow::push_name(&mut out, name);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(status: RunStatus) -> AuditRow {
+        AuditRow { status, ..AuditRow::new("INFA_SESSION") }
+    }
+
+    #[test]
+    fn status_moves_forward_only() {
+        use RunStatus::*;
+        let check = |k, n, want| assert_eq!(merge_rows(&row(k), &row(n)).status, want);
+        check(Running, Success, Success);
+        check(Running, Failure, Failure);
+        check(Success, Running, Success);
+        check(Failure, Running, Failure);
+        check(Success, Unknown, Success);
+        check(Running, Unknown, Running);
+        check(Unknown, Running, Running);
+        check(Failure, Success, Success);
+    }
+
+    #[test]
+    fn known_values_are_never_blanked_and_lists_merge() {
+        let mut known = row(RunStatus::Running);
+        known.run_id = Some("7".into());
+        known.source_rows = Some(10);
+        known.start_time = Some(1);
+        known.source_name = vec!["A".into(), "B".into()];
+        let mut new = row(RunStatus::Success);
+        new.target_rows = Some(9);
+        new.source_rows = Some(12);
+        new.end_time = Some(5);
+        new.source_name = vec!["B".into(), "C".into()];
+        let m = merge_rows(&known, &new);
+        assert_eq!(m.run_id.as_deref(), Some("7"));
+        assert_eq!((m.source_rows, m.target_rows, m.rejected_rows), (Some(12), Some(9), None));
+        assert_eq!((m.start_time, m.end_time), (Some(1), Some(5)));
+        assert_eq!(m.source_name, vec!["A", "B", "C"]);
+        assert_eq!(m.status, RunStatus::Success);
+        // Reading an older, shorter version again loses nothing.
+        let again = merge_rows(&m, &known);
+        assert_eq!(again.end_time, Some(5));
+        assert_eq!(again.target_rows, Some(9));
+        assert_eq!(again.status, RunStatus::Success);
+    }
+}
