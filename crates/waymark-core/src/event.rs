@@ -67,13 +67,19 @@ impl Origin {
 pub struct Event {
     pub system_id: String,
     pub checkpoint_id: String,
-    /// RFC 3339 in UTC, e.g. `2025-05-04T10:30:00Z`.
-    pub timestamp: String,
-    /// The same instant in microseconds since the Unix epoch, for ordering and ranges.
+    /// The event's time in microseconds since the Unix epoch; see [`Event::timestamp`].
     pub ts_micros: i64,
     pub status: Status,
     pub correlation_id: String,
     pub failure_reason: Option<String>,
+}
+
+impl Event {
+    /// The event's time as RFC 3339 in UTC, e.g. `2025-05-04T10:30:00Z` (the `timestamp`
+    /// column). Derived, not stored: formatting happens where the row is written.
+    pub fn timestamp(&self) -> String {
+        crate::normalize::format_utc(self.ts_micros)
+    }
 }
 
 /// A separate record carrying the reason of a failure of `system_id` for `correlation_id`.

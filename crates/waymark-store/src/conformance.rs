@@ -51,7 +51,6 @@ fn event(
     Event {
         system_id: system.into(),
         checkpoint_id: cp.into(),
-        timestamp: waymark_core::normalize::format_utc(ts_micros),
         ts_micros,
         status,
         correlation_id: cid.into(),

@@ -6,7 +6,6 @@ fn ev(system: &str, cid: &str, ts: i64, status: Status, reason: Option<&str>) ->
     Event {
         system_id: system.into(),
         checkpoint_id: "C".into(),
-        timestamp: String::new(),
         ts_micros: ts * 1_000_000,
         status,
         correlation_id: cid.into(),

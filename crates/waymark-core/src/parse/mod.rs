@@ -18,7 +18,7 @@ pub use reject::{Reject, RejectKind};
 
 use crate::config::{Collector, DetailRaw, RawConfig, SystemRaw};
 use crate::event::{Detail, Event, Status};
-use crate::normalize::{format_utc, parse_zone, StatusMap, TimeParser, TsFormat};
+use crate::normalize::{parse_zone, StatusMap, TimeParser, TsFormat};
 
 /// The schema fields a mapping can name.
 const EVENT_FIELDS: [&str; 5] =
@@ -139,11 +139,7 @@ impl Parsers {
         let first = record.iter().find(|b| !b.is_ascii_whitespace());
         let json_error = if first == Some(&b'{') {
             match FlatJson::parse(record) {
-                // Valid JSON is valid UTF-8; the fallback never triggers.
-                Ok(flat) => {
-                    let text = std::str::from_utf8(record).unwrap_or_default();
-                    return self.parse_json(text, &flat);
-                }
+                Ok(flat) => return self.parse_json(record, &flat),
                 Err(e) => Some(e),
             }
         } else {
@@ -179,7 +175,7 @@ impl Parsers {
         })
     }
 
-    fn parse_json(&self, record: &str, flat: &FlatJson<'_>) -> Result<Parsed, Reject> {
+    fn parse_json(&self, record: &[u8], flat: &FlatJson<'_>) -> Result<Parsed, Reject> {
         for sys in self.systems.iter().filter(|s| matches!(s.format, Format::Json)) {
             if sys.matches_json(record, flat) {
                 let get = |shape: &Shape, f: Field| {
@@ -248,13 +244,15 @@ impl SystemParser {
         })
     }
 
-    fn matches_json(&self, record: &str, flat: &FlatJson<'_>) -> bool {
+    /// `record` parsed as JSON, so it is valid UTF-8.
+    fn matches_json(&self, record: &[u8], flat: &FlatJson<'_>) -> bool {
+        let text = || std::str::from_utf8(record).unwrap_or_default();
         match &self.matcher {
             Matcher::FieldEquals { field, value } => {
                 flat.get(field).and_then(Scalar::to_text).is_some_and(|v| v == value.as_str())
             }
-            Matcher::Prefix(p) => record.starts_with(p.as_str()),
-            Matcher::Regex(re) => re.is_match(record),
+            Matcher::Prefix(p) => record.starts_with(p.as_bytes()),
+            Matcher::Regex(re) => re.is_match(text()),
         }
     }
 
@@ -323,7 +321,7 @@ impl SystemParser {
     }
 
     fn event<'r>(&self, get: Getter<'_, 'r>) -> Result<Parsed, Reject> {
-        let field = |f: Field| get(&self.event, f).filter(|v| !v.trim().is_empty());
+        let field = |f: Field| get(&self.event, f).filter(|v| !is_blank(v));
         let required = |f: Field| {
             field(f).ok_or_else(|| {
                 Reject::new(
@@ -354,7 +352,6 @@ impl SystemParser {
         Ok(Parsed::Event(Event {
             system_id: self.name.clone(),
             checkpoint_id: checkpoint_id.into_owned(),
-            timestamp: format_utc(ts_micros),
             ts_micros,
             status,
             correlation_id: correlation_id.into_owned(),
@@ -363,7 +360,7 @@ impl SystemParser {
     }
 
     fn detail<'r>(&self, shape: &Shape, get: Getter<'_, 'r>) -> Result<Parsed, Reject> {
-        let field = |f: Field| get(shape, f).filter(|v| !v.trim().is_empty());
+        let field = |f: Field| get(shape, f).filter(|v| !is_blank(v));
         let required = |f: Field| {
             field(f).ok_or_else(|| {
                 Reject::new(
@@ -608,6 +605,15 @@ fn build_statuses(raw: &SystemRaw, path: &str, c: &mut Collector<'_>) -> StatusM
         }
     }
     StatusMap::new(map)
+}
+
+/// Whether a field value is empty or only whitespace (ASCII checked first: the usual case).
+fn is_blank(v: &str) -> bool {
+    match v.as_bytes().first() {
+        None => true,
+        Some(b) if !b.is_ascii_whitespace() && b.is_ascii() => false,
+        Some(_) => v.trim().is_empty(),
+    }
 }
 
 /// Log content quoted in a message is cut short: a reason must stay readable.

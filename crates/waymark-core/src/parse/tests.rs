@@ -42,7 +42,7 @@ fn fedebom_checkpoint_and_separate_error_log() {
 }"#;
     let e = event(&c.parsers, checkpoint);
     assert_eq!(
-        (e.system_id.as_str(), e.checkpoint_id.as_str(), e.timestamp.as_str()),
+        (e.system_id.as_str(), e.checkpoint_id.as_str(), e.timestamp().as_str()),
         ("fedebom", "CHECKPOINT_1", "2025-05-04T10:30:00Z")
     );
     assert_eq!(
@@ -80,7 +80,7 @@ fn reporting_inline_reason() {
     let e = event(&c.parsers, rec);
     assert_eq!(e.system_id, "reporting");
     assert_eq!(e.checkpoint_id, "REPORTING_CHECKPOINT_2");
-    assert_eq!(e.timestamp, "2025-05-04T10:33:00Z");
+    assert_eq!(e.timestamp(), "2025-05-04T10:33:00Z");
     assert_eq!(e.correlation_id, "ghi-789");
     assert_eq!(e.failure_reason.as_deref(), Some("REPORTING_FAILURE_REASON_2"));
 }
@@ -93,7 +93,7 @@ fn cmf_checkpoint_and_separate_error_line() {
         (e.system_id.as_str(), e.checkpoint_id.as_str(), e.status, e.correlation_id.as_str()),
         ("cmf", "CMF_CHECKPOINT_2", Status::Failure, "def-456")
     );
-    assert_eq!(e.timestamp, "2025-05-04T10:32:00Z");
+    assert_eq!(e.timestamp(), "2025-05-04T10:32:00Z");
     let d = detail(
         &c.parsers,
         "2025-05-04T10:32:01 CMF CMF_ERROR: (ID: def-456) - CMF_FAILURE_REASON_1",
@@ -195,7 +195,7 @@ enabled = false
     let c = Config::load(Some(&ConfigSource { name: "user.toml", text })).unwrap();
     let e = event(&c.parsers, "04/05/2025 12:30:00,PAY,GROSS,ko,p-1,\"no bank, no pay\"");
     assert_eq!(e.system_id, "payroll");
-    assert_eq!(e.timestamp, "2025-05-04T10:30:00Z");
+    assert_eq!(e.timestamp(), "2025-05-04T10:30:00Z");
     assert_eq!(e.failure_reason.as_deref(), Some("no bank, no pay"));
     assert_eq!(
         rejected(&c.parsers, "04/05/2025 12:30:00,PAY,GROSS,maybe,p-1,"),

@@ -257,7 +257,7 @@ fn insert_event(
         origin.key(),
         e.system_id,
         e.checkpoint_id,
-        e.timestamp,
+        e.timestamp(),
         e.status.as_str(),
         e.correlation_id,
         e.failure_reason,
@@ -296,7 +296,6 @@ fn event_row(r: &Row<'_>) -> rusqlite::Result<Result<EventRow>> {
         event: Event {
             system_id: r.get(0)?,
             checkpoint_id: r.get(1)?,
-            timestamp: r.get(2)?,
             status,
             correlation_id: r.get(4)?,
             failure_reason: r.get(5)?,

@@ -76,7 +76,7 @@ fn event_json(r: &EventRow) -> serde_json::Value {
     serde_json::json!({
         "system_id": e.system_id,
         "checkpoint_id": e.checkpoint_id,
-        "timestamp": e.timestamp,
+        "timestamp": e.timestamp(),
         "status": e.status.as_str(),
         "correlation_id": e.correlation_id,
         "failure_reason": e.failure_reason,
@@ -129,7 +129,7 @@ pub(crate) fn verdict(rows: &[EventRow]) -> String {
             end.event.system_id,
             clean(&end.event.checkpoint_id),
             end.event.status,
-            end.event.timestamp
+            end.event.timestamp()
         )
     } else {
         format!("stopped with FAILURE at {}", failed.join("; "))
@@ -158,7 +158,7 @@ fn print_trace(out: &mut impl Write, cid: &str, rows: &[EventRow]) -> std::io::R
         let delta = prev.map_or(String::new(), |p| format_delta(e.ts_micros - p));
         prev = Some(e.ts_micros);
         t.row(vec![
-            e.timestamp.clone(),
+            e.timestamp(),
             clean(&e.system_id),
             clean(&e.checkpoint_id),
             e.status.to_string(),
@@ -201,7 +201,7 @@ pub(crate) fn failures(g: &Global, args: &FailuresArgs) -> anyhow::Result<ExitCo
     for r in &rows {
         let e = &r.event;
         t.row(vec![
-            e.timestamp.clone(),
+            e.timestamp(),
             clean(&e.system_id),
             clean(&e.checkpoint_id),
             clean(&e.correlation_id),
