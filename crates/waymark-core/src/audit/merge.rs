@@ -1,6 +1,7 @@
 //! How a new reading of a run updates the stored row: a known value is never blanked.
 //!
-//! Values: the new one when known, else the stored one. Lists: the stored names, then the
+//! Values: the new one when known, else the stored one (but a reading of a run that is not
+//! finished, after the run was seen finished, only fills gaps). Lists: the stored names, then the
 //! new ones not yet in them. Status: a final status (`SUCCESS`, `FAILURE`) never goes back to
 //! `RUNNING`, and `UNKNOWN` never replaces a known status.
 
@@ -8,21 +9,35 @@ use super::{AuditRow, RunStatus};
 
 /// The row after `new` is read over `known`.
 pub fn merge_rows(known: &AuditRow, new: &AuditRow) -> AuditRow {
-    let pick = |n: &Option<String>, k: &Option<String>| n.clone().or_else(|| k.clone());
+    // A reading of an unfinished run (an older or partial copy) after the run was seen
+    // finished only fills gaps: the finished reading is the more complete one.
+    let new_wins = !known.status.is_final() || new.status.is_final();
+    let pick = |n: &Option<String>, k: &Option<String>| {
+        if new_wins {
+            n.clone().or_else(|| k.clone())
+        } else {
+            k.clone().or_else(|| n.clone())
+        }
+    };
+    let num = |n: Option<i64>, k: Option<i64>| if new_wins { n.or(k) } else { k.or(n) };
     let mut extra = known.extra.clone();
-    extra.extend(new.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+    for (k, v) in &new.extra {
+        if new_wins || !extra.contains_key(k) {
+            extra.insert(k.clone(), v.clone());
+        }
+    }
     AuditRow {
         system_type: new.system_type.clone(),
         folder_name: pick(&new.folder_name, &known.folder_name),
         workflow_name: pick(&new.workflow_name, &known.workflow_name),
         session_name: pick(&new.session_name, &known.session_name),
         run_id: pick(&new.run_id, &known.run_id),
-        start_time: new.start_time.or(known.start_time),
-        end_time: new.end_time.or(known.end_time),
+        start_time: num(new.start_time, known.start_time),
+        end_time: num(new.end_time, known.end_time),
         status: merge_status(known.status, new.status),
-        source_rows: new.source_rows.or(known.source_rows),
-        target_rows: new.target_rows.or(known.target_rows),
-        rejected_rows: new.rejected_rows.or(known.rejected_rows),
+        source_rows: num(new.source_rows, known.source_rows),
+        target_rows: num(new.target_rows, known.target_rows),
+        rejected_rows: num(new.rejected_rows, known.rejected_rows),
         source_name: merge_list(&known.source_name, &new.source_name),
         target_name: merge_list(&known.target_name, &new.target_name),
         error_message: pick(&new.error_message, &known.error_message),
@@ -87,9 +102,12 @@ mod tests {
         assert_eq!(m.source_name, vec!["A", "B", "C"]);
         assert_eq!(m.status, RunStatus::Success);
         // Reading an older, shorter version again loses nothing.
-        let again = merge_rows(&m, &known);
+        let mut older = known.clone();
+        older.target_rows = Some(4);
+        let again = merge_rows(&m, &older);
         assert_eq!(again.end_time, Some(5));
-        assert_eq!(again.target_rows, Some(9));
+        assert_eq!(again.target_rows, Some(9), "the finished reading wins");
+        assert_eq!(again.source_rows, Some(12));
         assert_eq!(again.status, RunStatus::Success);
     }
 }

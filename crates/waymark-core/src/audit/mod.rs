@@ -16,6 +16,7 @@ mod infa;
 pub mod mapping;
 pub mod merge;
 pub mod reconcile;
+pub mod record;
 mod text;
 mod tools;
 
@@ -26,6 +27,7 @@ use jiff::tz::TimeZone;
 pub use mapping::AuditConfig;
 pub use merge::merge_rows;
 pub use reconcile::{flags, Flag};
+pub use record::{AuditUpsert, PendingAudit, RunFilter, StoredRun, UpsertSummary};
 pub use text::TimeReader;
 
 /// Longest text kept in a name column.
@@ -125,7 +127,7 @@ impl AuditRow {
             "run_id": self.run_id,
             "start_time": time(self.start_time),
             "end_time": time(self.end_time),
-            "duration_seconds": self.duration_seconds(),
+            "duration_seconds": self.duration_seconds().map(seconds_json),
             "status": self.status.as_str(),
             "source_rows": self.source_rows,
             "target_rows": self.target_rows,
@@ -201,6 +203,15 @@ impl AuditRow {
                 self.session_name.as_deref().unwrap_or(""),
             )
         })
+    }
+}
+
+/// Seconds as JSON: an integer when whole (`71`), else a decimal (`44.724175`).
+fn seconds_json(d: f64) -> serde_json::Value {
+    if d.fract() == 0.0 && d.abs() < 9.0e15 {
+        serde_json::Value::from(d as i64)
+    } else {
+        serde_json::Value::from(d)
     }
 }
 
