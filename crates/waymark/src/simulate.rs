@@ -295,7 +295,7 @@ impl Flow<'_> {
     fn noise(&mut self, t: i64) -> Vec<u8> {
         let cid = &self.cid;
         match self.rng.random_range(0..7) {
-            0 => format!(r#"{{"system": "fedebom", "checkpoint": "CHECKPOINT_1", "status": "FAI"#).into_bytes(),
+            0 => br#"{"system": "fedebom", "checkpoint": "CHECKPOINT_1", "status": "FAI"#.to_vec(),
             1 => format!(r#"{{"system": "payroll", "checkpoint": "P1", "status": "SUCCESS", "correlation_id": "{cid}"}}"#).into_bytes(),
             2 => format!("{} BCIS: BCIS_CHECKPOINT_1 - MAYBE (ID: {cid})", ts(t)).into_bytes(),
             3 => format!("04/05/2025 10:30 CMF: CMF_CHECKPOINT_1 - SUCCESS (ID: {cid})").into_bytes(),

@@ -53,3 +53,74 @@ fn oversized_records_keep_their_head_and_length() {
     assert_eq!(b.counts.rejected_by_kind[0], 1);
     assert_eq!((b.dead_letters[0].raw_len, b.dead_letters[0].raw.len()), (5_000_000, 10));
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// JSON-ish records: objects with the seed's keys, random values, sometimes cut short.
+    fn jsonish() -> impl Strategy<Value = Vec<u8>> {
+        let key = prop::sample::select(vec![
+            "system",
+            "checkpoint",
+            "status",
+            "timestamp",
+            "correlation_id",
+            "failure_reason",
+            "x",
+        ]);
+        let value = prop_oneof![
+            prop::sample::select(vec![
+                "fedebom",
+                "reporting",
+                "SUCCESS",
+                "FAILURE",
+                "2025-05-04T10:30:00"
+            ])
+            .prop_map(|s| format!("\"{s}\"")),
+            "\\PC{0,12}".prop_map(|s| serde_json::to_string(&s).unwrap()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            Just("null".to_owned()),
+            Just("{\"a\": [1, {\"b\": 2}]}".to_owned()),
+        ];
+        (prop::collection::vec((key, value), 0..8), any::<usize>()).prop_map(|(kv, cut)| {
+            let body: Vec<String> = kv.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+            let s = format!("{{{}}}", body.join(", ")).into_bytes();
+            if cut % 4 == 0 {
+                s[..cut % (s.len() + 1)].to_vec()
+            } else {
+                s
+            }
+        })
+    }
+
+    fn texty() -> impl Strategy<Value = Vec<u8>> {
+        let ts = prop::sample::select(vec!["2025-05-04T10:30:00", "2025-02-30T10:30:00", "x", ""]);
+        let sys = prop::sample::select(vec![" BCIS: ", " CMF: ", " CMF CMF_ERROR: ", " "]);
+        (ts, sys, "\\PC{0,30}").prop_map(|(t, s, rest)| format!("{t}{s}{rest}").into_bytes())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn no_input_panics_and_every_record_is_accounted_for(
+            records in prop::collection::vec(
+                prop_oneof![prop::collection::vec(any::<u8>(), 0..300), jsonish(), texty()],
+                0..40,
+            )
+        ) {
+            let c = config(256);
+            let mut p = Processor::new(&c);
+            let mut batch = Batch::default();
+            for (i, r) in records.iter().enumerate() {
+                p.record(Origin { source: 1, position: i as u64 }, r, &mut batch);
+            }
+            let k = &batch.counts;
+            prop_assert_eq!(k.records, records.len() as u64);
+            prop_assert_eq!(k.records, k.blank + k.events + k.details + k.rejected);
+            prop_assert_eq!(batch.dead_letters.len() as u64, k.rejected);
+            prop_assert_eq!(k.rejected_by_kind.iter().sum::<u64>(), k.rejected);
+        }
+    }
+}

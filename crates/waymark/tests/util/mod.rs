@@ -1,0 +1,141 @@
+//! Helpers shared by the CLI tests: a temp dir, the binary, and reading the store.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A temporary folder with a store in it.
+pub struct Dir {
+    pub tmp: tempfile::TempDir,
+}
+
+impl Dir {
+    pub fn new() -> Dir {
+        Dir { tmp: tempfile::tempdir().expect("temp dir") }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.path("waymark.db")
+    }
+
+    /// `waymark` with `--db` pointing into this folder.
+    pub fn cmd(&self) -> Command {
+        self.cmd_db(&self.db())
+    }
+
+    pub fn cmd_db(&self, db: &Path) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_waymark"));
+        c.current_dir(self.tmp.path()).env_remove("WAYMARK_CONFIG").arg("--db").arg(db);
+        c
+    }
+
+    /// Runs and expects success; returns stdout.
+    pub fn run(&self, args: &[&str]) -> String {
+        let out = self.cmd().args(args).output().expect("run waymark");
+        assert_success(&out, args);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn write(&self, name: &str, content: &[u8]) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, content).expect("write");
+        p
+    }
+}
+
+pub fn assert_success(out: &Output, args: &[&str]) {
+    assert!(
+        out.status.success(),
+        "waymark {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Rows of a query as text, for comparisons.
+pub fn rows(db: &Path, sql: &str) -> Vec<Vec<String>> {
+    let conn = rusqlite::Connection::open(db).expect("open db");
+    let mut stmt = conn.prepare(sql).expect("prepare");
+    let n = stmt.column_count();
+    let rows = stmt
+        .query_map([], |r| {
+            (0..n)
+                .map(|i| {
+                    Ok(match r.get_ref(i)? {
+                        rusqlite::types::ValueRef::Null => "NULL".to_owned(),
+                        rusqlite::types::ValueRef::Integer(v) => v.to_string(),
+                        rusqlite::types::ValueRef::Real(v) => v.to_string(),
+                        rusqlite::types::ValueRef::Text(t) => {
+                            String::from_utf8_lossy(t).into_owned()
+                        }
+                        rusqlite::types::ValueRef::Blob(b) => format!("{b:?}"),
+                    })
+                })
+                .collect::<rusqlite::Result<Vec<String>>>()
+        })
+        .expect("query");
+    rows.map(|r| r.expect("row")).collect()
+}
+
+pub fn count(db: &Path, sql: &str) -> u64 {
+    rows(db, sql)[0][0].parse().expect("a count")
+}
+
+/// The events of a store as sorted JSON-like rows with the schema's field names.
+pub fn events(db: &Path) -> Vec<Vec<String>> {
+    let mut r = rows(
+        db,
+        "SELECT system_id, checkpoint_id, timestamp, status, correlation_id, \
+         coalesce(failure_reason, 'NULL') FROM events",
+    );
+    r.sort();
+    r
+}
+
+/// The truth file of `waymark simulate --truth` in the same shape as [`events`].
+pub fn truth(path: &Path) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(path).expect("truth");
+    let mut out: Vec<Vec<String>> = text
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("truth line");
+            [
+                "system_id",
+                "checkpoint_id",
+                "timestamp",
+                "status",
+                "correlation_id",
+                "failure_reason",
+            ]
+            .iter()
+            .map(|k| v[k].as_str().unwrap_or("NULL").to_owned())
+            .collect()
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Runs `waymark simulate` into `records` with `--truth`, returning the noise count it reports.
+pub fn simulate(dir: &Dir, extra: &[&str], records: &Path, truth: &Path) -> u64 {
+    let out = dir
+        .cmd()
+        .args(["simulate", "-o"])
+        .arg(records)
+        .arg("--truth")
+        .arg(truth)
+        .args(extra)
+        .output()
+        .expect("simulate");
+    assert_success(&out, extra);
+    let err = String::from_utf8_lossy(&out.stderr);
+    // "simulated N flows: R records (K noise), ..."
+    let k = err.split(" noise").next().and_then(|s| s.rsplit('(').next()).unwrap_or("0");
+    k.trim().parse().unwrap_or_else(|_| panic!("cannot read the noise count in {err}"))
+}
