@@ -23,6 +23,8 @@ pub struct Config {
     pub raw: RawConfig,
     pub ingest: IngestConfig,
     pub parsers: Parsers,
+    /// `[scan]`: the scan rules in one matcher, the classifier and line timestamps.
+    pub scan: crate::scan::ScanConfig,
     /// `[audit]`: field mappings per system type and the running timeout.
     pub audit: crate::audit::AuditConfig,
 }
@@ -47,8 +49,9 @@ impl Config {
     fn build(raw: RawConfig, c: &mut Collector<'_>) -> Config {
         let ingest = ingest_config(&raw, c);
         let parsers = Parsers::build(&raw, &ingest.timezone, c);
+        let scan = super::scan::build(&raw.scan, &ingest.timezone, c);
         let audit = crate::audit::AuditConfig::build(&raw.audit, c);
-        Config { raw, ingest, parsers, audit }
+        Config { raw, ingest, parsers, scan, audit }
     }
 
     /// The effective configuration as TOML.
