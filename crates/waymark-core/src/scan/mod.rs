@@ -15,11 +15,13 @@ mod classify;
 mod csv;
 mod line;
 mod matcher;
+mod record;
 
 pub use classify::{Classification, Classifier, Signature};
 pub use csv::{split_fields, CsvLayout};
 pub use line::{clean_line, strip_ansi, LineTimes};
 pub use matcher::{Hit, Matcher, Rule, RuleBuilder, View};
+pub use record::{ScanCommit, ScanResult, ScannedFile, StoredScanResult};
 
 /// The system types waymark knows without configuration (besides user-defined ones).
 pub const BUILTIN_TYPES: [&str; 8] = [

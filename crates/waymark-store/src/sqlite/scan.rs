@@ -1,3 +1,160 @@
-//! [`ScanStore`](crate::ScanStore) for SQLite.
+//! [`ScanStore`](crate::ScanStore) for SQLite: `scanned_files` and `logscan_results`.
 
-impl crate::ScanStore for super::SqliteStore {}
+use rusqlite::{params, OptionalExtension, Row};
+use waymark_core::scan::{ScanCommit, ScannedFile, StoredScanResult};
+
+use super::now_text;
+use crate::Result;
+
+const FILE_COLUMNS: &str = "logscan_id, file_path, system_type, evidence, dev, inode, size, \
+    mtime, position, line_number, identity, state";
+
+fn file_row(r: &Row<'_>) -> rusqlite::Result<ScannedFile> {
+    let unsigned = |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(i)?.max(0) as u64) };
+    let opt = |i: usize| -> rusqlite::Result<Option<u64>> {
+        Ok(r.get::<_, Option<i64>>(i)?.map(|v| v as u64))
+    };
+    Ok(ScannedFile {
+        logscan_id: r.get(0)?,
+        file_path: r.get(1)?,
+        system_type: r.get(2)?,
+        evidence: r.get(3)?,
+        dev: opt(4)?,
+        inode: opt(5)?,
+        size: unsigned(6)?,
+        mtime: r.get(7)?,
+        position: unsigned(8)?,
+        line_number: unsigned(9)?,
+        identity: r.get(10)?,
+        state: r.get(11)?,
+    })
+}
+
+impl crate::ScanStore for super::SqliteStore {
+    fn active_scanned_files(&self) -> Result<Vec<ScannedFile>> {
+        let sql = format!(
+            "SELECT {FILE_COLUMNS} FROM scanned_files WHERE state = 'active' ORDER BY logscan_id"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map([], file_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn begin_version(&mut self, f: &ScannedFile, supersedes: Option<i64>) -> Result<i64> {
+        let now = now_text();
+        let tx = self.conn.transaction()?;
+        if let Some(old) = supersedes {
+            tx.execute(
+                "UPDATE scanned_files SET state = 'superseded' WHERE logscan_id = ?1",
+                [old],
+            )?;
+        }
+        tx.execute(
+            "INSERT INTO scanned_files (file_path, system_type, evidence, dev, inode, size, mtime,
+                 position, line_number, identity, state, first_scanned_at, scanned_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 0, NULL, 'active', ?8, ?8)",
+            params![
+                f.file_path,
+                f.system_type,
+                f.evidence,
+                f.dev.map(|v| v as i64),
+                f.inode.map(|v| v as i64),
+                f.size as i64,
+                f.mtime,
+                now
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        tx.commit()?;
+        Ok(id)
+    }
+
+    fn commit_scan(&mut self, c: &ScanCommit) -> Result<()> {
+        let now = now_text();
+        let f = &c.file;
+        let tx = self.conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO logscan_results (logscan_id, file_path, system_type, line_number,
+                     byte_offset, rule, severity, line, line_timestamp, scanned_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?;
+            for r in &c.results {
+                insert.execute(params![
+                    f.logscan_id,
+                    f.file_path,
+                    f.system_type,
+                    r.line_number as i64,
+                    r.byte_offset as i64,
+                    r.rule,
+                    r.severity,
+                    r.line,
+                    r.line_timestamp,
+                    now
+                ])?;
+            }
+            tx.prepare_cached(
+                "UPDATE scanned_files SET file_path = ?2, system_type = ?3, evidence = ?4,
+                     dev = ?5, inode = ?6, size = ?7, mtime = ?8, position = ?9,
+                     line_number = ?10, identity = ?11, scanned_at = ?12
+                 WHERE logscan_id = ?1",
+            )?
+            .execute(params![
+                f.logscan_id,
+                f.file_path,
+                f.system_type,
+                f.evidence,
+                f.dev.map(|v| v as i64),
+                f.inode.map(|v| v as i64),
+                f.size as i64,
+                f.mtime,
+                f.position as i64,
+                f.line_number as i64,
+                f.identity,
+                now
+            ])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn supersede(&mut self, logscan_id: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE scanned_files SET state = 'superseded' WHERE logscan_id = ?1",
+            [logscan_id],
+        )?;
+        Ok(())
+    }
+
+    fn scanned_file(&self, logscan_id: i64) -> Result<Option<ScannedFile>> {
+        let sql = format!("SELECT {FILE_COLUMNS} FROM scanned_files WHERE logscan_id = ?1");
+        Ok(self.conn.query_row(&sql, [logscan_id], file_row).optional()?)
+    }
+
+    fn scan_results(&self, logscan_id: i64) -> Result<Vec<StoredScanResult>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT logscan_id, file_path, system_type, line_number, byte_offset, rule, severity,
+                 line, line_timestamp
+             FROM logscan_results WHERE logscan_id = ?1 ORDER BY line_number, id",
+        )?;
+        let rows = stmt.query_map([logscan_id], |r| {
+            Ok(StoredScanResult {
+                logscan_id: r.get(0)?,
+                file_path: r.get(1)?,
+                system_type: r.get(2)?,
+                line_number: r.get::<_, i64>(3)?.max(0) as u64,
+                byte_offset: r.get::<_, i64>(4)?.max(0) as u64,
+                rule: r.get(5)?,
+                severity: r.get(6)?,
+                line: r.get(7)?,
+                line_timestamp: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    crate::scan_store_suite!(crate::SqliteStore::in_memory().unwrap());
+}

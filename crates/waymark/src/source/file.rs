@@ -31,6 +31,17 @@ fn read_range(file: &File, offset: u64, len: u64) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// Whether `head` (a file's first bytes, at least its first KiB when it has one) agrees with
+/// the first-KiB part of a stored [`fingerprint`]: a cheap filter before comparing whole
+/// fingerprints of many candidate files.
+pub(crate) fn head_matches(head: &[u8], identity: &str) -> bool {
+    let mut parts = identity.split(':');
+    let (Some(upto), Some(hash)) = (parts.next(), parts.next()) else { return false };
+    let Ok(upto) = upto.parse::<u64>() else { return false };
+    let n = upto.min(HEAD) as usize;
+    head.len() >= n && format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&head[..n])) == hash
+}
+
 /// What to do with a file given the position and identity stored for it.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Resume {

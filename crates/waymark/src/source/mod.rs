@@ -6,3 +6,4 @@
 pub(crate) mod file;
 pub(crate) mod ingest;
 pub(crate) mod lines;
+pub(crate) mod scan;
