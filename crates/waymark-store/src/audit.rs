@@ -96,9 +96,9 @@ pub(crate) mod suite {
 
     pub(crate) fn upsert_inserts_then_updates_by_key<S: AuditStore>(s: &mut S, _: &ScannedFn<S>) {
         let a = upsert("k1", session(RunStatus::Running));
-        let sum = s.upsert_runs(&[a.clone()], None).unwrap();
+        let sum = s.upsert_runs(std::slice::from_ref(&a), None).unwrap();
         assert_eq!(sum, UpsertSummary { inserted: 1, updated: 0, unchanged: 0 });
-        let sum = s.upsert_runs(&[a.clone()], None).unwrap();
+        let sum = s.upsert_runs(std::slice::from_ref(&a), None).unwrap();
         assert_eq!(sum, UpsertSummary { inserted: 0, updated: 0, unchanged: 1 });
         let mut done = a.clone();
         done.row.status = RunStatus::Success;

@@ -10,9 +10,10 @@ use super::{now_text, SqliteStore};
 use crate::model::{DeadLetterRow, EventRow, FailureFilter, PendingRow, SourceRow, StoreStats};
 use crate::{EventStore, Result, StoreError};
 
-const EVENT_COLUMNS: &str =
-    "e.system_id, e.checkpoint_id, e.timestamp, e.status, e.correlation_id, \
-     e.failure_reason, e.ts_us, s.name, e.position, e.ingested_at";
+const EVENT_COLUMNS: &str = "e.system_id, e.checkpoint_id, e.timestamp, e.status, \
+     e.correlation_id, e.failure_reason, e.ts_us, s.name, e.position, b.committed_at";
+const EVENT_FROM: &str =
+    "events e JOIN sources s ON s.id = e.source_id JOIN batches b ON b.id = e.batch_id";
 
 impl EventStore for SqliteStore {
     fn source(&mut self, kind: &str, name: &str) -> Result<SourceRow> {
@@ -74,12 +75,14 @@ impl EventStore for SqliteStore {
     fn commit(&mut self, batch: &Batch) -> Result<()> {
         let now = now_text();
         let tx = self.conn.transaction()?;
+        let c = &batch.counts;
+        tx.execute(
+            "INSERT INTO batches (committed_at, records, events, dead_letters) VALUES (?1, ?2, ?3, ?4)",
+            params![now, c.records as i64, c.events as i64, c.rejected as i64],
+        )?;
+        let batch_id = tx.last_insert_rowid();
         {
-            let mut insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO events (id, system_id, checkpoint_id, timestamp, status, \
-                 correlation_id, failure_reason, ts_us, corr_hash, source_id, position, ingested_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            )?;
+            let mut inserts = Inserter::default();
             let mut attach = tx.prepare_cached(
                 "UPDATE events SET failure_reason = ?2 WHERE id = ?1 AND failure_reason IS NULL",
             )?;
@@ -93,8 +96,13 @@ impl EventStore for SqliteStore {
             for change in &batch.changes {
                 match change {
                     Change::Insert { origin, event } => {
-                        insert_event(&mut insert, *origin, event, &now)?;
+                        inserts.push(&tx, *origin, event, batch_id)?;
+                        continue;
                     }
+                    _ => inserts.flush(&tx, batch_id)?,
+                }
+                match change {
+                    Change::Insert { .. } => {}
                     Change::Attach { event_key, reason } => {
                         attach.execute(params![event_key, reason])?;
                     }
@@ -117,6 +125,7 @@ impl EventStore for SqliteStore {
                     }
                 }
             }
+            inserts.flush(&tx, batch_id)?;
             let mut dead = tx.prepare_cached(
                 "INSERT OR IGNORE INTO dead_letters (id, source_id, position, kind, reason, raw, raw_len, created_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -154,7 +163,7 @@ impl EventStore for SqliteStore {
 
     fn trace(&self, correlation_id: &str) -> Result<Vec<EventRow>> {
         let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM events e JOIN sources s ON s.id = e.source_id \
+            "SELECT {EVENT_COLUMNS} FROM {EVENT_FROM} \
              WHERE e.corr_hash = ?1 AND e.correlation_id = ?2 ORDER BY e.ts_us, e.id"
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
@@ -165,7 +174,7 @@ impl EventStore for SqliteStore {
 
     fn failures(&self, f: &FailureFilter) -> Result<Vec<EventRow>> {
         let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM events e JOIN sources s ON s.id = e.source_id \
+            "SELECT {EVENT_COLUMNS} FROM {EVENT_FROM} \
              WHERE e.status = 'FAILURE' AND e.ts_us >= ?1 AND e.ts_us < ?2 \
              AND (?3 IS NULL OR e.system_id = ?3) ORDER BY e.ts_us, e.id LIMIT ?4"
         );
@@ -247,27 +256,68 @@ impl EventStore for SqliteStore {
     }
 }
 
-fn insert_event(
-    stmt: &mut rusqlite::CachedStatement<'_>,
-    origin: Origin,
-    e: &Event,
-    now: &str,
-) -> Result<()> {
-    stmt.execute(params![
-        origin.key(),
-        e.system_id,
-        e.checkpoint_id,
-        e.timestamp(),
-        e.status.as_str(),
-        e.correlation_id,
-        e.failure_reason,
-        e.ts_micros,
-        correlation_hash(&e.correlation_id),
-        origin.source,
-        origin.position as i64,
-        now
-    ])?;
-    Ok(())
+/// Rows per multi-row INSERT: one statement step per 32 events instead of one per event
+/// (9 parameters a row, far below SQLite's limit).
+const ROWS_PER_INSERT: usize = 32;
+const INSERT_HEAD: &str = "INSERT OR IGNORE INTO events (id, system_id, checkpoint_id, status, \
+     correlation_id, failure_reason, ts_us, corr_hash, batch_id) VALUES ";
+
+/// Buffers consecutive inserts and writes them with one multi-row statement.
+#[derive(Default)]
+struct Inserter<'e> {
+    rows: Vec<(Origin, &'e Event)>,
+}
+
+impl<'e> Inserter<'e> {
+    fn push(
+        &mut self,
+        tx: &rusqlite::Transaction<'_>,
+        origin: Origin,
+        e: &'e Event,
+        batch: i64,
+    ) -> Result<()> {
+        self.rows.push((origin, e));
+        if self.rows.len() == ROWS_PER_INSERT {
+            self.flush(tx, batch)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the buffered rows; called before any other change so that order is kept.
+    fn flush(&mut self, tx: &rusqlite::Transaction<'_>, batch: i64) -> Result<()> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let mut stmt = tx.prepare_cached(&insert_sql(self.rows.len()))?;
+        let mut i = 1;
+        for (origin, e) in self.rows.drain(..) {
+            stmt.raw_bind_parameter(i, origin.key())?;
+            stmt.raw_bind_parameter(i + 1, &e.system_id)?;
+            stmt.raw_bind_parameter(i + 2, &e.checkpoint_id)?;
+            stmt.raw_bind_parameter(i + 3, e.status.as_str())?;
+            stmt.raw_bind_parameter(i + 4, &e.correlation_id)?;
+            stmt.raw_bind_parameter(i + 5, &e.failure_reason)?;
+            stmt.raw_bind_parameter(i + 6, e.ts_micros)?;
+            stmt.raw_bind_parameter(i + 7, correlation_hash(&e.correlation_id))?;
+            stmt.raw_bind_parameter(i + 8, batch)?;
+            i += 9;
+        }
+        stmt.raw_execute()?;
+        Ok(())
+    }
+}
+
+fn insert_sql(rows: usize) -> String {
+    let one = "(?,?,?,?,?,?,?,?,?)";
+    let mut sql = String::with_capacity(INSERT_HEAD.len() + rows * (one.len() + 1));
+    sql.push_str(INSERT_HEAD);
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        sql.push_str(one);
+    }
+    sql
 }
 
 fn ts_text(us: i64) -> String {
