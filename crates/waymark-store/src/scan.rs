@@ -13,13 +13,19 @@ pub trait ScanStore {
     /// Every `active` file version (one per file the scanner follows).
     fn active_scanned_files(&self) -> Result<Vec<ScannedFile>>;
 
-    /// Starts a new version of a file at position 0 and, in the same transaction, marks the
-    /// version it replaces `superseded`. Returns the new `logscan_id`.
-    fn begin_version(&mut self, file: &ScannedFile, supersedes: Option<i64>) -> Result<i64>;
+    /// Starts new versions of files at position 0 and, in the same transaction, marks the
+    /// versions they replace `superseded`. Returns the new `logscan_id`s, in order.
+    fn begin_versions(&mut self, files: &[(ScannedFile, Option<i64>)]) -> Result<Vec<i64>>;
 
-    /// Stores a batch of results and the version's new state (path, size, position,
-    /// identity, ...), all or nothing.
-    fn commit_scan(&mut self, commit: &ScanCommit) -> Result<()>;
+    /// Starts one new version (see [`begin_versions`](ScanStore::begin_versions)).
+    fn begin_version(&mut self, file: &ScannedFile, supersedes: Option<i64>) -> Result<i64> {
+        let ids = self.begin_versions(&[(file.clone(), supersedes)])?;
+        Ok(ids.first().copied().unwrap_or_default())
+    }
+
+    /// Stores batches of results, each with its version's new state (path, size, position,
+    /// identity, ...), all in one transaction: all or nothing.
+    fn commit_scans(&mut self, commits: &[ScanCommit]) -> Result<()>;
 
     /// Marks a version `superseded` (its file was replaced and the replacement is a new
     /// version).
@@ -111,7 +117,7 @@ pub(crate) mod conformance {
         f.line_number = 9;
         f.identity = Some("90:aa:bb".to_owned());
         let results = vec![result(3, "ORA-01400: x"), result(7, "ORA-00942: y")];
-        s.commit_scan(&ScanCommit { file: f.clone(), results }).unwrap();
+        s.commit_scans(&[ScanCommit { file: f.clone(), results }]).unwrap();
         let stored = s.scanned_file(id).unwrap().unwrap();
         assert_eq!((stored.position, stored.line_number), (90, 9));
         assert_eq!(stored.identity.as_deref(), Some("90:aa:bb"));
@@ -124,7 +130,7 @@ pub(crate) mod conformance {
         assert_eq!(rows[1].line_timestamp.as_deref(), Some("2025-01-06T02:00:01Z"));
         // A later batch adds only its own rows.
         f.position = 120;
-        s.commit_scan(&ScanCommit { file: f, results: vec![result(11, "z")] }).unwrap();
+        s.commit_scans(&[ScanCommit { file: f, results: vec![result(11, "z")] }]).unwrap();
         assert_eq!(s.scan_results(id).unwrap().len(), 3);
         assert_eq!(s.scanned_file(id).unwrap().unwrap().position, 120);
     }
@@ -146,7 +152,8 @@ pub(crate) mod conformance {
         let mut f = file("/logs/a.log.1");
         f.logscan_id = id;
         f.position = 50;
-        s.commit_scan(&ScanCommit { file: f, results: vec![result(2, "after rename")] }).unwrap();
+        s.commit_scans(&[ScanCommit { file: f, results: vec![result(2, "after rename")] }])
+            .unwrap();
         let active = s.active_scanned_files().unwrap();
         assert_eq!(active.len(), 1);
         assert_eq!((active[0].logscan_id, active[0].file_path.as_str()), (id, "/logs/a.log.1"));
@@ -157,7 +164,7 @@ pub(crate) mod conformance {
         let evil = "'); DROP TABLE logscan_results; -- \u{0} é";
         let mut f = file("/logs/it's.log");
         f.logscan_id = s.begin_version(&f, None).unwrap();
-        s.commit_scan(&ScanCommit { file: f.clone(), results: vec![result(1, evil)] }).unwrap();
+        s.commit_scans(&[ScanCommit { file: f.clone(), results: vec![result(1, evil)] }]).unwrap();
         assert_eq!(s.scan_results(f.logscan_id).unwrap()[0].line, evil);
     }
 }

@@ -40,38 +40,42 @@ impl crate::ScanStore for super::SqliteStore {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    fn begin_version(&mut self, f: &ScannedFile, supersedes: Option<i64>) -> Result<i64> {
+    fn begin_versions(&mut self, files: &[(ScannedFile, Option<i64>)]) -> Result<Vec<i64>> {
         let now = now_text();
         let tx = self.conn.transaction()?;
-        if let Some(old) = supersedes {
-            tx.execute(
+        let mut ids = Vec::with_capacity(files.len());
+        {
+            let mut supersede = tx.prepare_cached(
                 "UPDATE scanned_files SET state = 'superseded' WHERE logscan_id = ?1",
-                [old],
             )?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO scanned_files (file_path, system_type, evidence, dev, inode, size,
+                     mtime, position, line_number, identity, state, first_scanned_at, scanned_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 0, NULL, 'active', ?8, ?8)",
+            )?;
+            for (f, old) in files {
+                if let Some(old) = old {
+                    supersede.execute([old])?;
+                }
+                insert.execute(params![
+                    f.file_path,
+                    f.system_type,
+                    f.evidence,
+                    f.dev.map(|v| v as i64),
+                    f.inode.map(|v| v as i64),
+                    f.size as i64,
+                    f.mtime,
+                    now
+                ])?;
+                ids.push(tx.last_insert_rowid());
+            }
         }
-        tx.execute(
-            "INSERT INTO scanned_files (file_path, system_type, evidence, dev, inode, size, mtime,
-                 position, line_number, identity, state, first_scanned_at, scanned_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 0, NULL, 'active', ?8, ?8)",
-            params![
-                f.file_path,
-                f.system_type,
-                f.evidence,
-                f.dev.map(|v| v as i64),
-                f.inode.map(|v| v as i64),
-                f.size as i64,
-                f.mtime,
-                now
-            ],
-        )?;
-        let id = tx.last_insert_rowid();
         tx.commit()?;
-        Ok(id)
+        Ok(ids)
     }
 
-    fn commit_scan(&mut self, c: &ScanCommit) -> Result<()> {
+    fn commit_scans(&mut self, commits: &[ScanCommit]) -> Result<()> {
         let now = now_text();
-        let f = &c.file;
         let tx = self.conn.transaction()?;
         {
             let mut insert = tx.prepare_cached(
@@ -79,40 +83,43 @@ impl crate::ScanStore for super::SqliteStore {
                      byte_offset, rule, severity, line, line_timestamp, scanned_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?;
-            for r in &c.results {
-                insert.execute(params![
-                    f.logscan_id,
-                    f.file_path,
-                    f.system_type,
-                    r.line_number as i64,
-                    r.byte_offset as i64,
-                    r.rule,
-                    r.severity,
-                    r.line,
-                    r.line_timestamp,
-                    now
-                ])?;
-            }
-            tx.prepare_cached(
+            let mut update = tx.prepare_cached(
                 "UPDATE scanned_files SET file_path = ?2, system_type = ?3, evidence = ?4,
                      dev = ?5, inode = ?6, size = ?7, mtime = ?8, position = ?9,
                      line_number = ?10, identity = ?11, scanned_at = ?12
                  WHERE logscan_id = ?1",
-            )?
-            .execute(params![
-                f.logscan_id,
-                f.file_path,
-                f.system_type,
-                f.evidence,
-                f.dev.map(|v| v as i64),
-                f.inode.map(|v| v as i64),
-                f.size as i64,
-                f.mtime,
-                f.position as i64,
-                f.line_number as i64,
-                f.identity,
-                now
-            ])?;
+            )?;
+            for c in commits {
+                let f = &c.file;
+                for r in &c.results {
+                    insert.execute(params![
+                        f.logscan_id,
+                        f.file_path,
+                        f.system_type,
+                        r.line_number as i64,
+                        r.byte_offset as i64,
+                        r.rule,
+                        r.severity,
+                        r.line,
+                        r.line_timestamp,
+                        now
+                    ])?;
+                }
+                update.execute(params![
+                    f.logscan_id,
+                    f.file_path,
+                    f.system_type,
+                    f.evidence,
+                    f.dev.map(|v| v as i64),
+                    f.inode.map(|v| v as i64),
+                    f.size as i64,
+                    f.mtime,
+                    f.position as i64,
+                    f.line_number as i64,
+                    f.identity,
+                    now
+                ])?;
+            }
         }
         tx.commit()?;
         Ok(())

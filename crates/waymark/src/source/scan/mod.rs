@@ -42,6 +42,8 @@ use super::file::{fingerprint, head_matches, resume, Resume};
 /// Bytes read at once; a longer line grows the buffer up to [`MAX_LINE`].
 const BLOCK: usize = 4 << 20;
 const MAX_LINE: usize = 64 << 20;
+/// Rows (results and file updates) gathered into one store transaction.
+const COMMIT_ROWS: usize = 20_000;
 
 /// What one run did.
 #[derive(Debug, Default, Serialize)]
@@ -135,23 +137,52 @@ pub(crate) fn scan(
     let (tx, rx) = mpsc::sync_channel::<Msg>(8);
     let new_or_moved: HashMap<PathBuf, bool> =
         jobs.iter().map(|j| (j.path.clone(), j.fresh)).collect();
+    let queue = std::sync::Mutex::new(jobs.into_iter());
     std::thread::scope(|scope| -> anyhow::Result<()> {
-        scope.spawn(move || {
-            for job in jobs {
-                let path = job.path.clone();
-                let mut tally = Tally::default();
-                let outcome =
-                    scan_job(config, job, &tx, progress, &mut tally).map_err(|e| format!("{e:#}"));
-                if tx.send(Msg::Done { path, outcome, tally }).is_err() {
-                    return;
+        // Files are shared out to one worker per core; each commit carries its own file's
+        // position, so the order in which files finish does not matter.
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
+        for _ in 0..workers {
+            let (tx, queue) = (tx.clone(), &queue);
+            scope.spawn(move || {
+                // One buffer per worker: zeroing 4 MiB per small file would cost more than
+                // scanning it.
+                let mut buf = vec![0u8; BLOCK];
+                loop {
+                    let next = queue.lock().ok().and_then(|mut q| q.next());
+                    let Some(job) = next else { return };
+                    let path = job.path.clone();
+                    let mut tally = Tally::default();
+                    let outcome = scan_job(config, job, &mut buf, &tx, progress, &mut tally)
+                        .map_err(|e| format!("{e:#}"));
+                    if tx.send(Msg::Done { path, outcome, tally }).is_err() {
+                        return;
+                    }
                 }
+            });
+        }
+        drop(tx);
+        // Small files' commits are gathered into one transaction: one per file would cost
+        // more than scanning the file. Each commit still carries its own position.
+        let mut pending: Vec<ScanCommit> = Vec::new();
+        let mut pending_rows = 0usize;
+        let mut flush = |pending: &mut Vec<ScanCommit>, rows: &mut usize| -> anyhow::Result<()> {
+            if !pending.is_empty() {
+                store.commit_scans(pending).context("cannot commit scan results to the store")?;
+                pending.clear();
+                *rows = 0;
             }
-        });
+            Ok(())
+        };
         for msg in rx {
             match msg {
                 Msg::Commit(c) => {
                     count(&mut report, &c, progress);
-                    store.commit_scan(&c).context("cannot commit scan results to the store")?;
+                    pending_rows += c.results.len() + 1;
+                    pending.push(c);
+                    if pending_rows >= COMMIT_ROWS {
+                        flush(&mut pending, &mut pending_rows)?;
+                    }
                 }
                 Msg::Done { path, outcome, tally } => {
                     report.bytes += tally.bytes;
@@ -166,14 +197,14 @@ pub(crate) fn scan(
                         Ok(false) => report.unchanged += 1,
                         Ok(true) => {}
                         Err(error) => {
-                            report
-                                .errors
-                                .push(FileError { path: path.display().to_string(), error });
+                            let path = path.display().to_string();
+                            report.errors.push(FileError { path, error });
                         }
                     }
                 }
             }
         }
+        flush(&mut pending, &mut pending_rows)?;
         Ok(())
     })?;
     report.elapsed_secs = started.elapsed().as_secs_f64();
@@ -264,14 +295,19 @@ fn plan(
             None => fresh.push((path, file, meta, gz, old)),
         }
     }
-    for (path, file, meta, gz, old) in fresh {
+    let mut versions = Vec::with_capacity(fresh.len());
+    for (path, _, meta, _, old) in &fresh {
         let supersedes = old.filter(|i| !claimed.contains(i)).map(|i| active[i].logscan_id);
-        let mut row = with_meta(&ScannedFile::default(), &path, &meta);
+        let mut row = with_meta(&ScannedFile::default(), path, meta);
         row.system_type = UNKNOWN.to_owned();
         row.state = "active".to_owned();
-        row.logscan_id = store
-            .begin_version(&row, supersedes)
-            .with_context(|| format!("cannot start a version of {}", path.display()))?;
+        versions.push((row, supersedes));
+    }
+    let ids = store.begin_versions(&versions).context("cannot start new file versions")?;
+    for ((path, file, meta, gz, _), ((mut row, _), id)) in
+        fresh.into_iter().zip(versions.into_iter().zip(ids))
+    {
+        row.logscan_id = id;
         report.new_versions += 1;
         jobs.push(Job { path, file, meta, gz, row, start: 0, fresh: true });
     }
@@ -387,6 +423,7 @@ fn read_head(file: &File) -> io::Result<Vec<u8>> {
 fn scan_job(
     config: &ScanConfig,
     mut job: Job,
+    buf: &mut Vec<u8>,
     tx: &mpsc::SyncSender<Msg>,
     progress: &ProgressBar,
     tally: &mut Tally,
@@ -406,12 +443,11 @@ fn scan_job(
     let layout = CsvLayout::detect(first_line, csv_hint(&job.path));
     let view = config.matcher.view(&job.row.system_type, layout.as_ref());
     let mut row = job.row.clone();
-    let mut buf = vec![0u8; BLOCK];
     let mut filled = 0usize;
     let mut offset = job.start;
     let mut last_sent: Option<ScannedFile> = None;
     loop {
-        let eof = fill(&mut reader, &mut buf, &mut filled)?;
+        let eof = fill(&mut reader, buf, &mut filled)?;
         let end = if eof && job.gz {
             filled
         } else {
