@@ -5,4 +5,6 @@
 
 pub(crate) mod file;
 pub(crate) mod ingest;
+#[cfg(feature = "kafka")]
+pub(crate) mod kafka;
 pub(crate) mod lines;
