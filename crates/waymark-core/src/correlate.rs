@@ -3,10 +3,12 @@
 //!
 //! The correlator is pure: it keeps the halves that wait for a partner in memory and returns
 //! [`Change`]s that a store applies in the same transaction as the events, so the waiting
-//! halves survive a restart ([`Correlator::restore`]). Time is event time: the watermark is the
-//! latest event timestamp seen, and a half that waited longer than the time-to-live by that
-//! clock becomes an orphan. Using event time rather than the wall clock makes a replay after a
-//! crash produce exactly the same rows.
+//! halves survive a restart ([`Correlator::restore`]). Time is event time, kept per source: the
+//! watermark of a source (a file, a Kafka partition) is the latest event timestamp read from it,
+//! and a half that waited longer than the time-to-live by its own source's clock becomes an
+//! orphan. Event time rather than the wall clock makes a replay after a crash produce exactly
+//! the same rows; per source, because sources advance independently (a partition taken over
+//! from a dead consumer is far behind the others, and its halves are not late).
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
@@ -85,11 +87,11 @@ pub struct Correlator {
     joinable: HashSet<String>,
     failures: HashMap<Key, VecDeque<(i64, i64)>>,
     reasons: HashMap<Key, VecDeque<(i64, i64, String)>>,
-    /// (expiry time, key) of every waiting half, to find the expired ones in order.
-    expiry: BTreeSet<(i64, i64)>,
+    /// Per source, (expiry time, key) of its waiting halves, to find the expired ones in order.
+    expiry: HashMap<u32, BTreeSet<(i64, i64)>>,
     /// key -> (kind, system, correlation id), to remove an expired half from its queue.
     index: HashMap<i64, (PendingKind, Key)>,
-    watermark: Option<i64>,
+    watermarks: HashMap<u32, i64>,
     counts: JoinCounts,
 }
 
@@ -101,23 +103,49 @@ impl Correlator {
             joinable: joinable.into_iter().collect(),
             failures: HashMap::new(),
             reasons: HashMap::new(),
-            expiry: BTreeSet::new(),
+            expiry: HashMap::new(),
             index: HashMap::new(),
-            watermark: None,
+            watermarks: HashMap::new(),
             counts: JoinCounts::default(),
         }
     }
 
-    /// Reloads the halves still waiting and the watermark, as a store kept them.
-    pub fn restore(&mut self, waiting: impl IntoIterator<Item = Pending>, watermark: Option<i64>) {
-        self.watermark = watermark;
+    /// Reloads the halves still waiting and the sources' watermarks, as a store kept them.
+    pub fn restore(
+        &mut self,
+        waiting: impl IntoIterator<Item = Pending>,
+        watermarks: impl IntoIterator<Item = (u32, i64)>,
+    ) {
+        for (source, wm) in watermarks {
+            let slot = self.watermarks.entry(source).or_insert(wm);
+            *slot = (*slot).max(wm);
+        }
         for p in waiting {
-            self.remember(p);
+            if !self.index.contains_key(&p.key) {
+                self.remember(p);
+            }
         }
     }
 
-    pub fn watermark(&self) -> Option<i64> {
-        self.watermark
+    /// Forgets the waiting halves that came from one source (a Kafka partition handed to
+    /// another consumer, which reloads them from the store).
+    pub fn forget_source(&mut self, source: u32) {
+        let keys: Vec<i64> =
+            self.index.keys().copied().filter(|k| Origin::from_key(*k).source == source).collect();
+        for key in keys {
+            let Some((kind, k)) = self.index.remove(&key) else { continue };
+            match kind {
+                PendingKind::Failure => remove_where(&mut self.failures, &k, |e| e.1 == key),
+                PendingKind::Reason => remove_where(&mut self.reasons, &k, |e| e.1 == key),
+            }
+        }
+        self.expiry.remove(&source);
+        self.watermarks.remove(&source);
+    }
+
+    /// The event-time watermark of one source.
+    pub fn watermark(&self, source: u32) -> Option<i64> {
+        self.watermarks.get(&source).copied()
     }
 
     pub fn counts(&self) -> JoinCounts {
@@ -153,13 +181,13 @@ impl Correlator {
                 out.push(Change::Insert { origin, event: event.clone() });
                 out.push(Change::Wait(pending.clone()));
                 self.remember(pending);
-                self.advance(event.ts_micros, out);
+                self.advance(origin.source, event.ts_micros, out);
                 return;
             }
         }
         let ts = event.ts_micros;
         out.push(Change::Insert { origin, event });
-        self.advance(ts, out);
+        self.advance(origin.source, ts, out);
     }
 
     /// Takes one failure detail; pushes the changes it causes.
@@ -170,7 +198,7 @@ impl Correlator {
             out.push(Change::Joined { key: event_key });
             out.push(Change::Attach { event_key, reason: detail.failure_reason });
         } else {
-            let ts_micros = detail.ts_micros.or(self.watermark).unwrap_or(i64::MIN);
+            let ts_micros = detail.ts_micros.or(self.watermark(origin.source)).unwrap_or(i64::MIN);
             let pending = Pending {
                 key: origin.key(),
                 kind: PendingKind::Reason,
@@ -183,14 +211,14 @@ impl Correlator {
             self.remember(pending);
         }
         if let Some(ts) = detail.ts_micros {
-            self.advance(ts, out);
+            self.advance(origin.source, ts, out);
         }
     }
 
     fn remember(&mut self, p: Pending) {
         let k = (p.system_id, p.correlation_id);
         let expires = self.expires_at(p.ts_micros);
-        self.expiry.insert((expires, p.key));
+        self.expiry.entry(source_of(p.key)).or_default().insert((expires, p.key));
         self.index.insert(p.key, (p.kind, k.clone()));
         match p.kind {
             PendingKind::Failure => {
@@ -237,19 +265,25 @@ impl Correlator {
     }
 
     fn forget(&mut self, ts: i64, key: i64) {
-        self.expiry.remove(&(self.expires_at(ts), key));
+        let expires = self.expires_at(ts);
+        if let Some(set) = self.expiry.get_mut(&source_of(key)) {
+            set.remove(&(expires, key));
+        }
         self.index.remove(&key);
     }
 
-    /// Moves the watermark and turns the halves that outlived the time-to-live into orphans.
-    fn advance(&mut self, ts: i64, out: &mut Vec<Change>) {
-        let wm = self.watermark.map_or(ts, |w| w.max(ts));
-        self.watermark = Some(wm);
-        while let Some(&(expires, key)) = self.expiry.first() {
+    /// Moves a source's watermark and turns its halves that outlived the time-to-live into
+    /// orphans.
+    fn advance(&mut self, source: u32, ts: i64, out: &mut Vec<Change>) {
+        let wm = self.watermarks.entry(source).or_insert(ts);
+        *wm = (*wm).max(ts);
+        let wm = *wm;
+        let Some(expiry) = self.expiry.get_mut(&source) else { return };
+        while let Some(&(expires, key)) = expiry.first() {
             if expires >= wm {
                 break;
             }
-            self.expiry.pop_first();
+            expiry.pop_first();
             let Some((kind, k)) = self.index.remove(&key) else { continue };
             match kind {
                 PendingKind::Failure => remove_where(&mut self.failures, &k, |e| e.1 == key),
@@ -259,6 +293,10 @@ impl Correlator {
             out.push(Change::Orphaned { key });
         }
     }
+}
+
+fn source_of(key: i64) -> u32 {
+    Origin::from_key(key).source
 }
 
 fn remove_where<T>(map: &mut HashMap<Key, VecDeque<T>>, k: &Key, pred: impl Fn(&T) -> bool) {

@@ -71,8 +71,8 @@ pub struct Batch {
     pub dead_letters: Vec<DeadLetter>,
     /// The positions to resume from, reached by this batch.
     pub positions: Vec<SourcePosition>,
-    /// The correlator's watermark after this batch.
-    pub watermark: Option<i64>,
+    /// The correlator's watermark of each source this batch touched.
+    pub watermarks: Vec<(u32, i64)>,
     pub counts: Counts,
 }
 
@@ -83,6 +83,14 @@ impl Batch {
         match self.positions.iter_mut().find(|p| p.source == source) {
             Some(slot) => *slot = new,
             None => self.positions.push(new),
+        }
+    }
+
+    /// Records the event-time watermark a source reached.
+    pub fn set_watermark(&mut self, source: u32, watermark: i64) {
+        match self.watermarks.iter_mut().find(|(s, _)| *s == source) {
+            Some(slot) => slot.1 = watermark,
+            None => self.watermarks.push((source, watermark)),
         }
     }
 
@@ -116,8 +124,19 @@ impl<'c> Processor<'c> {
     }
 
     /// Reloads the join state a store kept.
-    pub fn restore(&mut self, waiting: Vec<Pending>, watermark: Option<i64>) {
-        self.correlator.restore(waiting, watermark);
+    pub fn restore(&mut self, waiting: Vec<Pending>, watermarks: Vec<(u32, i64)>) {
+        self.correlator.restore(waiting, watermarks);
+    }
+
+    /// Forgets the halves waiting from one source (see [`Correlator::forget_source`]).
+    pub fn forget_source(&mut self, source: u32) {
+        self.correlator.forget_source(source);
+    }
+
+    /// An empty message (Kafka): a dead letter, unlike a blank line of a file.
+    pub fn empty(&mut self, origin: Origin, batch: &mut Batch) {
+        batch.counts.records += 1;
+        reject(batch, origin, b"", 0, Reject::new(RejectKind::Empty, "empty message"));
     }
 
     /// Halves waiting for their partner now.
@@ -173,7 +192,9 @@ impl<'c> Processor<'c> {
         let after = self.correlator.counts();
         batch.counts.joined += after.joined - before.joined;
         batch.counts.orphaned += after.orphaned - before.orphaned;
-        batch.watermark = self.correlator.watermark();
+        if let Some(wm) = self.correlator.watermark(origin.source) {
+            batch.set_watermark(origin.source, wm);
+        }
     }
 }
 

@@ -86,12 +86,12 @@ pub fn batch_rows_and_positions_commit_together(s: &mut dyn EventStore) {
     let mut b = Batch::default();
     insert(&mut b, src, 0, event("c1", "bcis", "A", 0, Status::Success, None));
     b.set_position(src, 64, Some("id-64".into()));
-    b.watermark = Some(42);
+    b.set_watermark(src, 42);
     s.commit(&b).unwrap();
     let row = s.source("file", "/x").unwrap();
     assert_eq!((row.position, row.identity.as_deref()), (64, Some("id-64")));
     assert_eq!(s.stats().unwrap().events, 1);
-    assert_eq!(s.join_state().unwrap().1, Some(42));
+    assert_eq!(s.join_state().unwrap().1, vec![(src, 42)]);
 }
 
 pub fn replaying_a_batch_stores_nothing_twice(s: &mut dyn EventStore) {
@@ -177,7 +177,9 @@ pub fn join_state_survives_and_orphans_are_queryable(s: &mut dyn EventStore) {
     b.changes.push(Change::Wait(failure.clone()));
     b.changes.push(Change::Wait(reason.clone()));
     s.commit(&b).unwrap();
-    assert_eq!(s.join_state().unwrap().0, vec![failure.clone(), reason]);
+    assert_eq!(s.join_state().unwrap().0, vec![failure.clone(), reason.clone()]);
+    assert_eq!(s.pending_of_source(src).unwrap(), vec![failure.clone(), reason]);
+    assert!(s.pending_of_source(src + 1).unwrap().is_empty());
     let mut b = Batch::default();
     b.changes.push(Change::Joined { key: o(0).key() });
     b.changes.push(Change::Attach { event_key: o(0).key(), reason: "late".into() });

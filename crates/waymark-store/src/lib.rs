@@ -26,6 +26,9 @@ use waymark_core::pipeline::Batch;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// The halves waiting for a partner, and each source's event-time watermark.
+pub type JoinState = (Vec<Pending>, Vec<(u32, i64)>);
+
 /// Normalized events, the join state and the positions of their sources.
 pub trait EventStore {
     /// The id of a source, created on first use.
@@ -36,8 +39,11 @@ pub trait EventStore {
     /// new version's positions never collide with the old one's.
     fn retire_source(&mut self, id: u32) -> Result<()>;
 
-    /// The halves waiting for a partner and the correlator's watermark.
-    fn join_state(&self) -> Result<(Vec<Pending>, Option<i64>)>;
+    /// The halves waiting for a partner and each source's event-time watermark.
+    fn join_state(&self) -> Result<JoinState>;
+
+    /// The halves waiting that came from one source (a Kafka partition taken over).
+    fn pending_of_source(&self, source: u32) -> Result<Vec<Pending>>;
 
     /// Stores a batch and the positions it reached, all or nothing.
     fn commit(&mut self, batch: &Batch) -> Result<()>;

@@ -20,6 +20,8 @@ pub struct SourceRow {
     pub name: String,
     pub position: u64,
     pub identity: Option<String>,
+    /// The latest event time read from it (the correlator's clock for this source).
+    pub watermark: Option<i64>,
 }
 
 /// A half of a split failure that is waiting, or an orphan.

@@ -39,6 +39,12 @@ pub(crate) enum Command {
     Demo(cmd::demo::DemoArgs),
     /// Read records (one per line) from files or stdin into the store, exactly once.
     Ingest(cmd::ingest::IngestArgs),
+    /// Consume a Kafka topic into the store as a consumer-group member, exactly once in effect.
+    #[cfg(feature = "kafka")]
+    Consume(cmd::consume::ConsumeArgs),
+    /// Run librdkafka's mock Kafka cluster on 127.0.0.1 and print its bootstrap servers.
+    #[cfg(feature = "kafka")]
+    MockBroker(cmd::consume::MockBrokerArgs),
     /// Show the flow of one correlation id across systems, in time order.
     Trace(cmd::query::TraceArgs),
     /// List failures with their reasons.

@@ -137,7 +137,7 @@ fn restored_state_joins_like_the_original() {
         .filter_map(|c| if let Change::Wait(p) = c { Some(p.clone()) } else { None })
         .collect();
     let mut d = corr();
-    d.restore(waiting, c.watermark());
+    d.restore(waiting, c.watermark(1).map(|w| (1, w)));
     let mut out2 = Vec::new();
     d.detail(at(2), det("fedebom", "a", "R"), &mut out2);
     d.event(at(3), ev("cmf", "b", 11, Status::Failure, None), &mut out2);
@@ -145,4 +145,41 @@ fn restored_state_joins_like_the_original() {
     assert!(
         matches!(&out2[3], Change::Insert { event, .. } if event.failure_reason.as_deref() == Some("early"))
     );
+}
+
+#[test]
+fn forgetting_a_source_drops_only_its_halves_and_restore_does_not_double() {
+    let mut c = corr();
+    let mut out = Vec::new();
+    let other = Origin { source: 2, position: 0 };
+    c.event(at(0), ev("fedebom", "a", 10, Status::Failure, None), &mut out);
+    c.event(other, ev("fedebom", "b", 10, Status::Failure, None), &mut out);
+    let waiting: Vec<Pending> = out
+        .iter()
+        .filter_map(|c| if let Change::Wait(p) = c { Some(p.clone()) } else { None })
+        .collect();
+    c.restore(waiting.clone(), []);
+    assert_eq!(c.waiting(), 2);
+    c.forget_source(1);
+    assert_eq!(c.waiting(), 1);
+    c.restore(waiting.clone(), []);
+    c.restore(waiting, []);
+    assert_eq!(c.waiting(), 2, "restoring twice keeps one copy of each half");
+    c.forget_source(1);
+    let mut out2 = Vec::new();
+    c.detail(at(9), det("fedebom", "a", "R"), &mut out2);
+    assert!(matches!(out2[0], Change::Wait(_)), "the forgotten failure is not joined here");
+}
+
+#[test]
+fn each_source_keeps_its_own_clock() {
+    let mut c = corr();
+    let mut out = Vec::new();
+    let far = Origin { source: 2, position: 0 };
+    c.event(at(0), ev("fedebom", "a", 0, Status::Failure, None), &mut out);
+    // Another source is hours ahead: source 1's half is not late by source 1's clock.
+    c.event(far, ev("cmf", "z", 10_000, Status::Success, None), &mut out);
+    assert!(!out.iter().any(|c| matches!(c, Change::Orphaned { .. })));
+    c.event(at(1), ev("cmf", "y", 61, Status::Success, None), &mut out);
+    assert!(out.contains(&Change::Orphaned { key: at(0).key() }));
 }

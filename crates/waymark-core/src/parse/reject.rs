@@ -5,6 +5,8 @@ use std::fmt;
 /// The kinds of rejection, counted separately in a run's summary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RejectKind {
+    /// A message without payload (a file's blank line is skipped instead).
+    Empty,
     /// Longer than `[ingest] max_line_bytes`.
     TooLong,
     /// Holds a NUL byte.
@@ -26,7 +28,8 @@ pub enum RejectKind {
 }
 
 impl RejectKind {
-    pub const ALL: [RejectKind; 9] = [
+    pub const ALL: [RejectKind; 10] = [
+        RejectKind::Empty,
         RejectKind::TooLong,
         RejectKind::NulByte,
         RejectKind::InvalidUtf8,
@@ -40,6 +43,7 @@ impl RejectKind {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            RejectKind::Empty => "empty",
             RejectKind::TooLong => "too_long",
             RejectKind::NulByte => "nul_byte",
             RejectKind::InvalidUtf8 => "invalid_utf8",

@@ -50,7 +50,7 @@ fn oversized_records_keep_their_head_and_length() {
     let mut p = Processor::new(&c);
     let mut b = Batch::default();
     p.oversized(Origin { source: 2, position: 7 }, b"0123456789", 5_000_000, &mut b);
-    assert_eq!(b.counts.rejected_by_kind[0], 1);
+    assert_eq!(b.counts.rejected_by_kind[1], 1, "too_long");
     assert_eq!((b.dead_letters[0].raw_len, b.dead_letters[0].raw.len()), (5_000_000, 10));
 }
 

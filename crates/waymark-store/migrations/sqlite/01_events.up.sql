@@ -5,6 +5,7 @@ CREATE TABLE IF NOT EXISTS sources (
     name        TEXT NOT NULL,              -- a path, or topic/partition
     position    INTEGER NOT NULL DEFAULT 0, -- next byte offset or Kafka offset to read
     identity    TEXT,                       -- file identity at that position (see ingest)
+    watermark_us INTEGER,                   -- latest event time read: the join's clock
     updated_at  TEXT,
     UNIQUE (kind, name)
 );
@@ -69,11 +70,6 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     raw         BLOB NOT NULL,              -- at most 64 KiB of the record
     raw_len     INTEGER NOT NULL,
     created_at  TEXT NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS meta (
-    key     TEXT PRIMARY KEY,
-    value   TEXT NOT NULL
 );
 
 -- The events with their source's name, for people.

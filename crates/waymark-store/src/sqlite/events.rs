@@ -1,6 +1,6 @@
 //! [`EventStore`] for SQLite.
 
-use rusqlite::{params, OptionalExtension, Row};
+use rusqlite::{params, Row};
 use waymark_core::correlate::{Change, Pending, PendingKind};
 use waymark_core::normalize::format_utc;
 use waymark_core::pipeline::Batch;
@@ -8,7 +8,7 @@ use waymark_core::{correlation_hash, Event, Origin, Status};
 
 use super::{now_text, SqliteStore};
 use crate::model::{DeadLetterRow, EventRow, FailureFilter, PendingRow, SourceRow, StoreStats};
-use crate::{EventStore, Result, StoreError};
+use crate::{EventStore, JoinState, Result, StoreError};
 
 const EVENT_COLUMNS: &str = "e.system_id, e.checkpoint_id, e.timestamp, e.status, \
      e.correlation_id, e.failure_reason, e.ts_us, s.name, e.position, b.committed_at";
@@ -22,7 +22,7 @@ impl EventStore for SqliteStore {
             params![kind, name],
         )?;
         let row = self.conn.query_row(
-            "SELECT id, kind, name, position, identity FROM sources WHERE kind = ?1 AND name = ?2",
+            "SELECT id, kind, name, position, identity, watermark_us FROM sources WHERE kind = ?1 AND name = ?2",
             params![kind, name],
             source_row,
         )?;
@@ -38,38 +38,15 @@ impl EventStore for SqliteStore {
         Ok(())
     }
 
-    fn join_state(&self) -> Result<(Vec<Pending>, Option<i64>)> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, kind, system_id, correlation_id, ts_us, reason FROM join_pending \
-             WHERE state = 'waiting' ORDER BY id",
-        )?;
-        let waiting = stmt
-            .query_map([], |r| {
-                let kind: String = r.get(1)?;
-                Ok((
-                    kind,
-                    Pending {
-                        key: r.get(0)?,
-                        kind: PendingKind::Failure,
-                        system_id: r.get(2)?,
-                        correlation_id: r.get(3)?,
-                        ts_micros: r.get(4)?,
-                        reason: r.get(5)?,
-                    },
-                ))
-            })?
-            .map(|r| {
-                let (kind, mut p) = r?;
-                p.kind = PendingKind::parse(&kind)
-                    .ok_or(StoreError::Corrupt { column: "join_pending.kind", value: kind })?;
-                Ok(p)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let watermark: Option<String> = self
-            .conn
-            .query_row("SELECT value FROM meta WHERE key = 'watermark_us'", [], |r| r.get(0))
-            .optional()?;
-        Ok((waiting, watermark.and_then(|w| w.parse().ok())))
+    fn join_state(&self) -> Result<JoinState> {
+        let waiting = self.pending_where("1 = 1", None)?;
+        let watermarks =
+            self.sources()?.into_iter().filter_map(|s| s.watermark.map(|w| (s.id, w))).collect();
+        Ok((waiting, watermarks))
+    }
+
+    fn pending_of_source(&self, source: u32) -> Result<Vec<Pending>> {
+        self.pending_where("(id >> 40) = ?1", Some(source))
     }
 
     fn commit(&mut self, batch: &Batch) -> Result<()> {
@@ -149,12 +126,9 @@ impl EventStore for SqliteStore {
             for p in &batch.positions {
                 pos.execute(params![p.source, p.position as i64, p.identity, now])?;
             }
-            if let Some(wm) = batch.watermark {
-                tx.execute(
-                    "INSERT INTO meta (key, value) VALUES ('watermark_us', ?1) \
-                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    [wm.to_string()],
-                )?;
+            let mut wm = tx.prepare_cached("UPDATE sources SET watermark_us = ?2 WHERE id = ?1")?;
+            for (source, watermark) in &batch.watermarks {
+                wm.execute(params![source, watermark])?;
             }
         }
         tx.commit()?;
@@ -232,9 +206,9 @@ impl EventStore for SqliteStore {
     }
 
     fn sources(&self) -> Result<Vec<SourceRow>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT id, kind, name, position, identity FROM sources ORDER BY id")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, kind, name, position, identity, watermark_us FROM sources ORDER BY id",
+        )?;
         let rows = stmt.query_map([], source_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -307,6 +281,39 @@ impl<'e> Inserter<'e> {
     }
 }
 
+impl SqliteStore {
+    /// Waiting halves, optionally of one source.
+    fn pending_where(&self, filter: &str, source: Option<u32>) -> Result<Vec<Pending>> {
+        let sql = format!(
+            "SELECT id, kind, system_id, correlation_id, ts_us, reason FROM join_pending \
+             WHERE state = 'waiting' AND {filter} ORDER BY id"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let params: Vec<u32> = source.into_iter().collect();
+        let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
+            let kind: String = r.get(1)?;
+            Ok((
+                kind,
+                Pending {
+                    key: r.get(0)?,
+                    kind: PendingKind::Failure,
+                    system_id: r.get(2)?,
+                    correlation_id: r.get(3)?,
+                    ts_micros: r.get(4)?,
+                    reason: r.get(5)?,
+                },
+            ))
+        })?;
+        rows.map(|r| {
+            let (kind, mut p) = r?;
+            p.kind = PendingKind::parse(&kind)
+                .ok_or(StoreError::Corrupt { column: "join_pending.kind", value: kind })?;
+            Ok(p)
+        })
+        .collect()
+    }
+}
+
 fn insert_sql(rows: usize) -> String {
     let one = "(?,?,?,?,?,?,?,?,?)";
     let mut sql = String::with_capacity(INSERT_HEAD.len() + rows * (one.len() + 1));
@@ -334,6 +341,7 @@ fn source_row(r: &Row<'_>) -> rusqlite::Result<SourceRow> {
         name: r.get(2)?,
         position: r.get::<_, i64>(3)? as u64,
         identity: r.get(4)?,
+        watermark: r.get(5)?,
     })
 }
 

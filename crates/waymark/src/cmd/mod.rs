@@ -3,6 +3,8 @@
 pub(crate) mod audit;
 pub(crate) mod bench;
 pub(crate) mod config;
+#[cfg(feature = "kafka")]
+pub(crate) mod consume;
 pub(crate) mod demo;
 pub(crate) mod ingest;
 pub(crate) mod query;
@@ -28,6 +30,10 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(c) => config::run(g, &c),
         Command::Simulate(a) => simulate::run(g, &a),
         Command::Bench(a) => bench::run(g, &a),
+        #[cfg(feature = "kafka")]
+        Command::Consume(a) => consume::run(g, &a),
+        #[cfg(feature = "kafka")]
+        Command::MockBroker(a) => consume::mock_broker(g, &a),
         Command::Scan(a) => scan::run(g, &a),
         Command::Audit(a) => audit::run(g, &a),
         Command::Runs(a) => audit::runs(g, &a),

@@ -54,6 +54,9 @@ pub(crate) struct SimulateArgs {
     /// librdkafka producer settings, as in kcat: -X key=value.
     #[arg(short = 'X', value_name = "KEY=VALUE")]
     pub(crate) rdkafka: Vec<String>,
+    /// Append this many empty messages (or lines) at the end, as broken producers send.
+    #[arg(long, default_value_t = 0, hide = true)]
+    pub(crate) empty_messages: u64,
 }
 
 impl SimulateArgs {
@@ -83,7 +86,10 @@ impl SimulateArgs {
 }
 
 pub(crate) fn run(_g: &Global, args: &SimulateArgs) -> anyhow::Result<ExitCode> {
-    let sim = simulate(&args.sim_config()?);
+    let mut sim = simulate(&args.sim_config()?);
+    for i in 0..args.empty_messages {
+        sim.records.push(SimRecord { key: format!("empty-{i}"), payload: Vec::new(), noise: true });
+    }
     if let Some(path) = &args.truth {
         write_truth(&sim, path)?;
     }

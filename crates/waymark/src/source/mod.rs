@@ -5,5 +5,7 @@
 
 pub(crate) mod file;
 pub(crate) mod ingest;
+#[cfg(feature = "kafka")]
+pub(crate) mod kafka;
 pub(crate) mod lines;
 pub(crate) mod scan;

@@ -139,3 +139,25 @@ pub fn simulate(dir: &Dir, extra: &[&str], records: &Path, truth: &Path) -> u64 
     let k = err.split(" noise").next().and_then(|s| s.rsplit('(').next()).unwrap_or("0");
     k.trim().parse().unwrap_or_else(|_| panic!("cannot read the noise count in {err}"))
 }
+
+/// Compares two sorted row sets and fails with a short account of the difference.
+pub fn assert_same_rows(actual: &[Vec<String>], expected: &[Vec<String>], what: &str) {
+    if actual == expected {
+        return;
+    }
+    let missing: Vec<&Vec<String>> =
+        expected.iter().filter(|r| actual.binary_search(r).is_err()).collect();
+    let extra: Vec<&Vec<String>> =
+        actual.iter().filter(|r| expected.binary_search(r).is_err()).collect();
+    let dups = actual.windows(2).filter(|w| w[0] == w[1]).count();
+    panic!(
+        "{what}: {} rows stored, {} expected; {} missing (first: {:?}), {} unexpected (first: {:?}), {} doubled",
+        actual.len(),
+        expected.len(),
+        missing.len(),
+        missing.iter().take(3).collect::<Vec<_>>(),
+        extra.len(),
+        extra.iter().take(3).collect::<Vec<_>>(),
+        dups
+    );
+}

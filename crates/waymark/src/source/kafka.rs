@@ -1,0 +1,436 @@
+//! Kafka: consume a topic into the store exactly once in effect, and produce simulated flows.
+//!
+//! The consumer is a consumer-group member on librdkafka. Every message's origin is
+//! (topic/partition source, offset); the position of each partition is committed in the store
+//! in the same transaction as the rows its messages produced, and only then to Kafka (for lag
+//! and restarts). A message below the store's position is a redelivery (after a crash between
+//! the two commits, or a rebalance) and is skipped before the correlator sees it, so nothing is
+//! stored or joined twice. On a partition's revocation the batch in hand is committed first and
+//! the partition's waiting join halves are forgotten; on assignment they are loaded from the
+//! store, where the previous owner left them.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use waymark_core::config::Config;
+use waymark_core::pipeline::{Batch, Counts, Processor};
+use waymark_core::Origin;
+use waymark_store::{EventStore, SqliteStore};
+
+use crate::simulate::SimRecord;
+
+/// What `waymark consume` was asked to do.
+#[derive(Debug, Clone)]
+pub(crate) struct ConsumeOptions {
+    pub(crate) brokers: String,
+    pub(crate) topic: String,
+    pub(crate) group: String,
+    /// `-X key=value` settings passed to librdkafka.
+    pub(crate) settings: Vec<(String, String)>,
+    pub(crate) exit_when_idle: Option<Duration>,
+    /// Commit at least this often while messages flow.
+    pub(crate) max_batch_wait: Duration,
+}
+
+/// The end-of-run summary.
+#[derive(Debug, Default)]
+pub(crate) struct ConsumeReport {
+    pub(crate) counts: Counts,
+    /// Redelivered messages skipped because the store already had them.
+    pub(crate) redelivered: u64,
+    /// Offsets the broker no longer had when this consumer got there (retention, compaction):
+    /// never read, reported rather than silently jumped over.
+    pub(crate) offsets_missing: u64,
+    pub(crate) batches: u64,
+    pub(crate) elapsed: Duration,
+    /// Messages still to read in the assigned partitions at the end.
+    pub(crate) lag: i64,
+    pub(crate) waiting: usize,
+}
+
+/// Parses `-X key=value` arguments.
+pub(crate) fn parse_settings(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    raw.iter()
+        .map(|kv| {
+            let (k, v) =
+                kv.split_once('=').with_context(|| format!("-X {kv}: expected key=value"))?;
+            Ok((k.trim().to_owned(), v.trim().to_owned()))
+        })
+        .collect()
+}
+
+struct Part {
+    source: u32,
+    /// The next offset to store: everything below is in the store.
+    next: i64,
+}
+
+/// The consumer's state, shared with the rebalance callbacks (which run inside `poll`, on
+/// the same thread, while the main loop holds no lock).
+struct State {
+    store: SqliteStore,
+    processor: Processor<'static>,
+    batch: Batch,
+    batch_started: Option<Instant>,
+    parts: HashMap<i32, Part>,
+    topic: String,
+    report: ConsumeReport,
+    /// A store error met inside a callback, raised by the main loop.
+    failed: Option<anyhow::Error>,
+}
+
+impl State {
+    fn part(&mut self, partition: i32) -> anyhow::Result<&mut Part> {
+        if !self.parts.contains_key(&partition) {
+            let name = format!("{}/{partition}", self.topic);
+            let source = self.store.source("kafka", &name)?;
+            let pending = self.store.pending_of_source(source.id)?;
+            tracing::info!(
+                partition,
+                position = source.position,
+                waiting = pending.len(),
+                "partition assigned"
+            );
+            let watermark = source.watermark.map(|w| (source.id, w));
+            self.processor.restore(pending, watermark.into_iter().collect());
+            self.parts.insert(partition, Part { source: source.id, next: source.position as i64 });
+        }
+        self.parts.get_mut(&partition).context("partition state")
+    }
+
+    fn handle(
+        &mut self,
+        partition: i32,
+        offset: i64,
+        payload: Option<&[u8]>,
+    ) -> anyhow::Result<()> {
+        let part = self.part(partition)?;
+        if offset < part.next {
+            self.report.redelivered += 1;
+            return Ok(());
+        }
+        if offset > part.next {
+            tracing::warn!(
+                partition,
+                from = part.next,
+                to = offset,
+                "offsets missing from the broker (retention or compaction): they were never read"
+            );
+        }
+        let missing = (offset - part.next).max(0) as u64;
+        let origin = Origin { source: part.source, position: offset as u64 };
+        part.next = offset + 1;
+        let (source, next) = (part.source, part.next);
+        self.report.offsets_missing += missing;
+        let payload = payload.map(|p| p.strip_suffix(b"\n").unwrap_or(p));
+        match payload {
+            None | Some([]) => self.processor.empty(origin, &mut self.batch),
+            Some(bytes) => self.processor.record(origin, bytes, &mut self.batch),
+        }
+        self.batch.set_position(source, next as u64, None);
+        self.batch_started.get_or_insert_with(Instant::now);
+        Ok(())
+    }
+
+    /// Commits the batch in hand to the store, then its offsets to Kafka.
+    fn flush(&mut self, consumer: &BaseConsumer<Ctx>, mode: CommitMode) -> anyhow::Result<()> {
+        if self.batch.positions.is_empty() {
+            return Ok(());
+        }
+        let mut delay = Duration::from_millis(100);
+        while let Err(e) = self.store.commit(&self.batch) {
+            // The data stays in hand until the store takes it.
+            tracing::error!(error = %e, retry_in = ?delay, "cannot commit a batch to the store");
+            if delay > Duration::from_secs(30) {
+                return Err(e).context("cannot commit a batch to the store");
+            }
+            std::thread::sleep(delay);
+            delay *= 2;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        self.batch_started = None;
+        self.report.counts.add(&batch.counts);
+        self.report.batches += 1;
+        let mut tpl = TopicPartitionList::new();
+        for p in &batch.positions {
+            if let Some((partition, _)) =
+                self.parts.iter().find(|(_, part)| part.source == p.source)
+            {
+                tpl.add_partition_offset(
+                    &self.topic,
+                    *partition,
+                    Offset::Offset(p.position as i64),
+                )?;
+            }
+        }
+        if let Err(e) = consumer.commit(&tpl, mode) {
+            // The store has the data and the positions; Kafka's offsets only lag behind.
+            tracing::warn!(error = %e, "cannot commit offsets to Kafka; the store's positions stand");
+        }
+        Ok(())
+    }
+
+    fn revoke(&mut self, consumer: &BaseConsumer<Ctx>, tpl: &TopicPartitionList) {
+        if let Err(e) = self.flush(consumer, CommitMode::Sync) {
+            self.failed.get_or_insert(e);
+        }
+        for el in tpl.elements_for_topic(&self.topic) {
+            if let Some(part) = self.parts.remove(&el.partition()) {
+                self.processor.forget_source(part.source);
+                tracing::info!(
+                    partition = el.partition(),
+                    position = part.next,
+                    "partition revoked"
+                );
+            }
+        }
+    }
+
+    fn assign(&mut self, tpl: &TopicPartitionList) {
+        for el in tpl.elements_for_topic(&self.topic) {
+            if let Err(e) = self.part(el.partition()) {
+                self.failed.get_or_insert(e);
+            }
+        }
+    }
+}
+
+struct Ctx {
+    state: Arc<Mutex<State>>,
+}
+
+impl ClientContext for Ctx {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => {
+                tracing::error!(facility = fac, "librdkafka: {message}")
+            }
+            RDKafkaLogLevel::Warning => tracing::warn!(facility = fac, "librdkafka: {message}"),
+            _ => tracing::debug!(facility = fac, "librdkafka: {message}"),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(error = %error, "kafka: {reason}");
+    }
+}
+
+impl ConsumerContext for Ctx {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            lock(&self.state).revoke(consumer, tpl);
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            lock(&self.state).assign(tpl);
+        }
+    }
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    // A panic while holding the lock cannot leave a half-applied batch: the store commit is
+    // one transaction. Go on with the state as it is.
+    state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Consumes until stopped (SIGINT/SIGTERM) or idle; every message ends in the store.
+pub(crate) fn consume(
+    config: &'static Config,
+    store: SqliteStore,
+    opts: &ConsumeOptions,
+    stop: &AtomicBool,
+) -> anyhow::Result<ConsumeReport> {
+    let started = Instant::now();
+    // Join state is loaded per partition as partitions are assigned.
+    let processor = Processor::new(config);
+    let state = Arc::new(Mutex::new(State {
+        store,
+        processor,
+        batch: Batch::default(),
+        batch_started: None,
+        parts: HashMap::new(),
+        topic: opts.topic.clone(),
+        report: ConsumeReport::default(),
+        failed: None,
+    }));
+    let mut cc = ClientConfig::new();
+    cc.set("bootstrap.servers", &opts.brokers)
+        .set("group.id", &opts.group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false");
+    for (k, v) in &opts.settings {
+        cc.set(k, v);
+    }
+    let consumer: BaseConsumer<Ctx> = cc
+        .create_with_context(Ctx { state: state.clone() })
+        .context("cannot create the Kafka consumer")?;
+    consumer.subscribe(&[&opts.topic]).context("cannot subscribe")?;
+    tracing::info!(brokers = %opts.brokers, topic = %opts.topic, group = %opts.group, "consuming");
+
+    let batch_records = config.ingest.batch_records as u64;
+    let mut last_message = Instant::now();
+    let mut last_log = Instant::now();
+    let mut last_logged_records = 0u64;
+    let mut backoff = Duration::from_millis(100);
+    while !stop.load(Ordering::Relaxed) {
+        let polled = consumer.poll(Duration::from_millis(100));
+        let mut st = lock(&state);
+        if let Some(e) = st.failed.take() {
+            return Err(e);
+        }
+        match polled {
+            Some(Ok(msg)) => {
+                backoff = Duration::from_millis(100);
+                last_message = Instant::now();
+                st.handle(msg.partition(), msg.offset(), msg.payload())?;
+            }
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "kafka error; retrying");
+                drop(st);
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+                continue;
+            }
+            None => {}
+        }
+        let due = st.batch_started.is_some_and(|t| t.elapsed() >= opts.max_batch_wait);
+        if st.batch.len() >= batch_records || due {
+            st.flush(&consumer, CommitMode::Async)?;
+        }
+        if last_log.elapsed() >= Duration::from_secs(5) {
+            let done = st.report.counts.records;
+            let rate = (done - last_logged_records) as f64 / last_log.elapsed().as_secs_f64();
+            let lag = lag(&consumer, &st);
+            tracing::info!(records = done, rate = rate as u64, lag, "progress");
+            last_log = Instant::now();
+            last_logged_records = done;
+        }
+        if let Some(idle) = opts.exit_when_idle {
+            if last_message.elapsed() >= idle
+                && st.batch.positions.is_empty()
+                && caught_up(&consumer, &st)
+            {
+                tracing::info!("everything consumed and idle: stopping");
+                break;
+            }
+        }
+    }
+    let mut st = lock(&state);
+    st.flush(&consumer, CommitMode::Sync)?;
+    st.report.lag = lag(&consumer, &st);
+    st.report.waiting = st.processor.waiting();
+    st.report.elapsed = started.elapsed();
+    let report = std::mem::take(&mut st.report);
+    drop(st);
+    drop(consumer);
+    Ok(report)
+}
+
+/// Messages not yet stored in the partitions this consumer holds.
+fn lag(consumer: &BaseConsumer<Ctx>, st: &State) -> i64 {
+    st.parts
+        .iter()
+        .filter_map(|(p, part)| {
+            let (_, high) =
+                consumer.fetch_watermarks(&st.topic, *p, Duration::from_secs(2)).ok()?;
+            Some((high - part.next).max(0))
+        })
+        .sum()
+}
+
+/// Whether the store holds every message of every partition of the topic: the whole group is
+/// done, not only this member (whose partitions may still move to it).
+fn caught_up(consumer: &BaseConsumer<Ctx>, st: &State) -> bool {
+    let Ok(meta) = consumer.fetch_metadata(Some(&st.topic), Duration::from_secs(2)) else {
+        return false;
+    };
+    let Some(topic) = meta.topics().first() else { return false };
+    if topic.partitions().is_empty() || st.parts.is_empty() {
+        return false;
+    }
+    let positions: HashMap<String, u64> = match st.store.sources() {
+        Ok(rows) => {
+            rows.into_iter().filter(|s| s.kind == "kafka").map(|s| (s.name, s.position)).collect()
+        }
+        Err(_) => return false,
+    };
+    topic.partitions().iter().all(|p| {
+        let Ok((low, high)) = consumer.fetch_watermarks(&st.topic, p.id(), Duration::from_secs(2))
+        else {
+            return false;
+        };
+        let stored =
+            positions.get(&format!("{}/{}", st.topic, p.id())).copied().unwrap_or(0) as i64;
+        high <= low || stored >= high
+    })
+}
+
+/// Produces records keyed by correlation id (one flow stays in one partition, in order).
+pub(crate) fn produce(
+    records: &[SimRecord],
+    brokers: &str,
+    topic: &str,
+    settings: &[String],
+    rate: Option<f64>,
+) -> anyhow::Result<()> {
+    let mut cc = ClientConfig::new();
+    cc.set("bootstrap.servers", brokers)
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "1000000")
+        // Log lines compress well; brokers keep (and tests' mock brokers cap) fewer bytes.
+        .set("compression.type", "lz4")
+        .set("enable.idempotence", "true");
+    for (k, v) in parse_settings(settings)? {
+        cc.set(k, v);
+    }
+    let producer: BaseProducer = cc.create().context("cannot create the Kafka producer")?;
+    let mut pacer = crate::cmd::simulate::Pacer::new(rate);
+    for r in records {
+        pacer.wait();
+        let mut record = BaseRecord::to(topic).key(r.key.as_bytes()).payload(&r.payload[..]);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((
+                    KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull),
+                    back,
+                )) => {
+                    producer.poll(Duration::from_millis(50));
+                    record = back;
+                }
+                Err((e, _)) => return Err(e).context("cannot produce"),
+            }
+        }
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(Duration::from_secs(60)).context("cannot deliver every record")?;
+    Ok(())
+}
+
+/// Starts librdkafka's mock cluster: a real Kafka-protocol broker on 127.0.0.1.
+pub(crate) fn mock_cluster(
+    brokers: i32,
+    topic: &str,
+    partitions: i32,
+) -> anyhow::Result<rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext>>
+{
+    let cluster =
+        rdkafka::mocking::MockCluster::new(brokers).context("cannot start the mock cluster")?;
+    cluster.create_topic(topic, partitions, 1).context("cannot create the topic")?;
+    Ok(cluster)
+}

@@ -1,0 +1,169 @@
+//! Kafka end to end against a real Kafka-protocol broker on 127.0.0.1: librdkafka's mock
+//! cluster, run by `waymark mock-broker` in its own process. `waymark simulate` produces,
+//! `waymark consume` runs as separate processes that the tests kill with SIGKILL.
+
+#![cfg(feature = "kafka")]
+
+mod util;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use util::{assert_success, count, events, simulate, truth, Dir};
+
+/// A mock cluster process, stopped on drop.
+struct Broker {
+    child: Child,
+    bootstrap: String,
+}
+
+impl Broker {
+    fn start(partitions: u32) -> Broker {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_waymark"))
+            .args(["mock-broker", "--partitions", &partitions.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the mock broker");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let bootstrap = line.trim().to_owned();
+        assert!(
+            bootstrap.starts_with("127.0.0.1:"),
+            "the broker must listen on loopback: {bootstrap}"
+        );
+        Broker { child, bootstrap }
+    }
+}
+
+/// A child process killed when the test ends, whatever happens (a panicking test must not
+/// leave a consumer running that keeps the test harness's output pipe open).
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Fast failover for tests: a dead member is evicted after 6 s instead of 45 s.
+const FAST_GROUP: [&str; 4] = ["-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500"];
+
+fn consume(dir: &Dir, broker: &Broker, idle: &str) -> Command {
+    let mut c = dir.cmd();
+    c.args(["consume", "--brokers", &broker.bootstrap, "--exit-when-idle", idle, "--json"])
+        .args(FAST_GROUP);
+    c
+}
+
+fn produce(dir: &Dir, broker: &Broker, args: &[&str]) -> u64 {
+    let (records, truth_path) = (dir.path("sim.log"), dir.path("truth.jsonl"));
+    // The same seed writes the truth (and the noise count) and produces the same records.
+    let noise = simulate(dir, args, &records, &truth_path);
+    let out =
+        dir.cmd().args(["simulate", "--brokers", &broker.bootstrap]).args(args).output().unwrap();
+    assert_success(&out, args);
+    noise
+}
+
+#[test]
+fn simulate_to_broker_to_consume_equals_the_truth() {
+    let dir = Dir::new();
+    let broker = Broker::start(3);
+    let args = ["--flows", "10000", "--seed", "5", "--noise", "0.005", "--empty-messages", "3"];
+    let noise = produce(&dir, &broker, &args);
+    let out = consume(&dir, &broker, "2").output().unwrap();
+    assert_success(&out, &["consume"]);
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    util::assert_same_rows(&events(&dir.db()), &truth(&dir.path("truth.jsonl")), "events vs truth");
+    assert_eq!(count(&dir.db(), "SELECT count(*) FROM dead_letters"), noise);
+    assert_eq!(count(&dir.db(), "SELECT count(*) FROM dead_letters WHERE kind = 'empty'"), 3);
+    assert!(
+        count(
+            &dir.db(),
+            "SELECT count(*) FROM dead_letters WHERE kind IN ('nul_byte', 'invalid_utf8')"
+        ) > 0
+    );
+    // Dead letters name their topic/partition and offset.
+    let names = util::rows(&dir.db(), "SELECT DISTINCT s.name FROM dead_letters d JOIN sources s ON s.id = d.source_id ORDER BY 1");
+    assert!(names.iter().all(|r| r[0].starts_with("raw-logs/")), "{names:?}");
+    assert_eq!(count(&dir.db(), "SELECT count(*) FROM sources WHERE kind = 'kafka'"), 3);
+    assert_eq!(s["lag"].as_i64(), Some(0));
+    assert_eq!(s["offsets_missing"].as_u64(), Some(0));
+    // A second run finds nothing new.
+    let again: serde_json::Value =
+        serde_json::from_slice(&consume(&dir, &broker, "1").output().unwrap().stdout).unwrap();
+    assert_eq!(again["events"].as_u64(), Some(0));
+    assert_eq!(events(&dir.db()).len(), truth(&dir.path("truth.jsonl")).len());
+}
+
+#[test]
+fn a_killed_member_s_partitions_are_taken_over_with_no_row_missing_or_doubled() {
+    let dir = Dir::new();
+    let broker = Broker::start(3);
+    produce(&dir, &broker, &["--flows", "10000", "--seed", "9"]);
+    // Member A is throttled so that it is still busy when it is killed.
+    let mut a = Guard(
+        consume(&dir, &broker, "30")
+            .args(["-X", "max.partition.fetch.bytes=1024", "-X", "fetch.wait.max.ms=20"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut b = Guard(consume(&dir, &broker, "3").stdout(Stdio::null()).spawn().unwrap());
+    let started = Instant::now();
+    while count_or_zero(&dir) < 2000 && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(a.0.try_wait().unwrap().is_none(), "A finished before it could be killed");
+    a.0.kill().unwrap(); // SIGKILL
+    a.0.wait().unwrap();
+    let status = b.0.wait().unwrap();
+    assert!(status.success(), "B failed: {status}");
+    util::assert_same_rows(&events(&dir.db()), &truth(&dir.path("truth.jsonl")), "events vs truth");
+    assert_eq!(count(&dir.db(), "SELECT count(*) FROM join_pending WHERE state = 'waiting'"), 0);
+}
+
+#[test]
+fn a_consumer_killed_and_restarted_while_the_simulator_produces_loses_and_doubles_nothing() {
+    let dir = Dir::new();
+    let broker = Broker::start(3);
+    let args = ["--flows", "3000", "--seed", "13", "--rate", "6000"];
+    let (records, truth_path) = (dir.path("sim.log"), dir.path("truth.jsonl"));
+    simulate(&dir, &args, &records, &truth_path);
+    let mut producer = Guard(
+        dir.cmd().args(["simulate", "--brokers", &broker.bootstrap]).args(args).spawn().unwrap(),
+    );
+    let mut kills = 0;
+    for delay_ms in [1500u64, 900, 2200, 700, 1300] {
+        let mut c = Guard(consume(&dir, &broker, "30").stdout(Stdio::null()).spawn().unwrap());
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        if c.0.try_wait().unwrap().is_none() {
+            c.0.kill().unwrap();
+            kills += 1;
+        }
+        c.0.wait().unwrap();
+    }
+    assert!(producer.0.wait().unwrap().success());
+    assert!(kills >= 4, "{kills}");
+    let out = consume(&dir, &broker, "2").output().unwrap();
+    assert_success(&out, &["final consume"]);
+    util::assert_same_rows(&events(&dir.db()), &truth(&truth_path), "events vs truth");
+}
+
+fn count_or_zero(dir: &Dir) -> u64 {
+    if !dir.db().exists() {
+        return 0;
+    }
+    let conn = rusqlite::Connection::open(dir.db()).unwrap();
+    conn.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0)).unwrap_or(0) as u64
+}
