@@ -1,5 +1,6 @@
 //! `waymark audit` and `waymark runs` end to end, through the binary.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -210,4 +211,45 @@ fn bad_status_filter_is_an_error() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not a status"));
+}
+
+/// Issue 4, through the scanner: `waymark scan --audit` of a session log written in two halves
+/// (appended to, as a running session does). The half line at the cut is not read until it is
+/// complete; the row is RUNNING, then complete, with nothing known lost.
+#[test]
+fn scan_audit_of_a_log_appended_while_the_session_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.db");
+    let logs = dir.path().join("SessLogs");
+    std::fs::create_dir(&logs).unwrap();
+    let log = logs.join("s_m_load_customer_orders.log");
+    let bytes = std::fs::read(fixture("infa_session/classic_success.log")).unwrap();
+    // Cut in the middle of a line, as a writer's buffer flush does.
+    let half = split_before(&bytes, "WRT_8036 Target: ORDER_FACT") + 7;
+    std::fs::write(&log, &bytes[..half]).unwrap();
+    let logs_arg = logs.to_str().unwrap();
+
+    let out = waymark(&db, &["scan", "--audit", "--json", logs_arg]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["audit"]["inserted"], 1, "{out}");
+    let runs = runs_json(&db, &[]);
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["status"], "RUNNING");
+    assert_eq!(runs[0]["start_time"], "2025-01-06T02:00:04Z");
+    assert_eq!(runs[0]["session_name"], "s_m_load_customer_orders");
+    assert_eq!(runs[0]["target_rows"], 4812);
+
+    std::fs::OpenOptions::new().append(true).open(&log).unwrap().write_all(&bytes[half..]).unwrap();
+    let out = waymark(&db, &["scan", "--audit", "--json", logs_arg]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["audit"]["updated"], 1, "{out}");
+    let runs = runs_json(&db, &[]);
+    assert_eq!(runs.len(), 1, "one run, updated in place");
+    assert_matches_expected(&runs[0], &expected_run("infa_session/classic_success.expected.json"));
+    // Each matched line was stored once across the two scans.
+    let out = waymark(
+        &db,
+        &["sql", "SELECT count(*) - count(DISTINCT byte_offset || rule) FROM logscan_results"],
+    );
+    assert!(out.lines().nth(1).is_some_and(|l| l.trim() == "0"), "{out}");
 }

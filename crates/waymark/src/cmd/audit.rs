@@ -85,27 +85,39 @@ pub(crate) fn run(g: &Global, args: &AuditArgs) -> anyhow::Result<ExitCode> {
     };
     let mut out = std::io::stdout().lock();
     if args.json {
-        let v = serde_json::json!({
-            "documents": summary.documents,
-            "inserted": summary.runs.inserted,
-            "updated": summary.runs.updated,
-            "unchanged": summary.runs.unchanged,
-            "skipped": summary.skipped.iter().map(|(p, r)| serde_json::json!({"file": p, "reason": r})).collect::<Vec<_>>(),
-        });
-        serde_json::to_writer(&mut out, &v)?;
+        serde_json::to_writer(&mut out, &summary.to_json())?;
         writeln!(out)?;
     } else {
-        let r = summary.runs;
+        summary.print(&mut out)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+impl AuditSummary {
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        let skipped: Vec<_> =
+            self.skipped.iter().map(|(p, r)| serde_json::json!({"file": p, "reason": r})).collect();
+        serde_json::json!({
+            "documents": self.documents,
+            "inserted": self.runs.inserted,
+            "updated": self.runs.updated,
+            "unchanged": self.runs.unchanged,
+            "skipped": skipped,
+        })
+    }
+
+    pub(crate) fn print(&self, out: &mut impl Write) -> std::io::Result<()> {
+        let r = &self.runs;
         writeln!(
             out,
             "audited {} document(s): {} run(s) inserted, {} updated, {} unchanged",
-            summary.documents, r.inserted, r.updated, r.unchanged
+            self.documents, r.inserted, r.updated, r.unchanged
         )?;
-        for (path, reason) in &summary.skipped {
+        for (path, reason) in &self.skipped {
             writeln!(out, "skipped {}: {}", clean(path), reason)?;
         }
+        Ok(())
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Audits every scanned file version whose scan went further than its last audit
@@ -196,6 +208,13 @@ fn upserts(
 fn read_document(path: &Path, position: Option<u64>) -> anyhow::Result<Vec<u8>> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    if path.extension().is_some_and(|e| e == "gz") {
+        // The scan's position of a .gz counts decompressed bytes.
+        let mut bytes = Vec::new();
+        let limit = position.unwrap_or(MAX_DOCUMENT_BYTES).min(MAX_DOCUMENT_BYTES);
+        flate2::read::MultiGzDecoder::new(file).take(limit).read_to_end(&mut bytes)?;
+        return Ok(bytes);
+    }
     let len = file.metadata()?.len();
     let want = position.unwrap_or(len);
     if want > len {

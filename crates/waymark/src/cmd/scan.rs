@@ -28,6 +28,9 @@ pub(crate) struct ScanArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Then build or update the audit rows of what was scanned (as `waymark audit`).
+    #[arg(long)]
+    pub(crate) audit: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -52,7 +55,7 @@ const SOME_UNREADABLE: u8 = 1;
 
 pub(crate) fn run(g: &Global, args: &ScanArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(g)?;
-    let mut scan_config = config.scan;
+    let mut scan_config = config.scan.clone();
     if let Some(path) = &args.rules_file {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the rules file {}", path.display()))?;
@@ -81,12 +84,25 @@ pub(crate) fn run(g: &Global, args: &ScanArgs) -> anyhow::Result<ExitCode> {
         .into_iter()
         .map(|(path, error)| crate::source::scan::FileError { path, error });
     report.errors.splice(0..0, walk_errors);
+    let audit = if args.audit {
+        Some(crate::cmd::audit::audit_pending(&config, &mut store)?)
+    } else {
+        None
+    };
     let mut out = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &report)?;
+        let mut v = serde_json::to_value(&report)?;
+        if let (Some(a), Some(obj)) = (&audit, v.as_object_mut()) {
+            obj.insert("audit".to_owned(), a.to_json());
+        }
+        serde_json::to_writer_pretty(&mut out, &v)?;
         writeln!(out)?;
     } else {
         print_summary(&report, &mut out)?;
+        if let Some(a) = &audit {
+            writeln!(out)?;
+            a.print(&mut out)?;
+        }
     }
     for e in &report.errors {
         tracing::warn!(path = %clean(&e.path), error = %e.error, "skipped");
