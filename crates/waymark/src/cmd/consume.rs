@@ -83,6 +83,7 @@ pub(crate) fn run(g: &Global, args: &ConsumeArgs) -> anyhow::Result<ExitCode> {
             "dead_letters_by_kind": by_kind, "redelivered_skipped": r.redelivered,
             "offsets_missing": r.offsets_missing,
             "batches": r.batches, "lag": r.lag, "elapsed_secs": r.elapsed.as_secs_f64(),
+            "active_secs": r.active.as_secs_f64(),
         });
         serde_json::to_writer_pretty(&mut out, &v)?;
         writeln!(out)?;

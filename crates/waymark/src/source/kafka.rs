@@ -52,6 +52,9 @@ pub(crate) struct ConsumeReport {
     pub(crate) offsets_missing: u64,
     pub(crate) batches: u64,
     pub(crate) elapsed: Duration,
+    /// From the first message to the last commit: the time spent consuming, without the
+    /// group join before and the idle wait after.
+    pub(crate) active: Duration,
     /// Messages still to read in the assigned partitions at the end.
     pub(crate) lag: i64,
     pub(crate) waiting: usize,
@@ -81,6 +84,8 @@ struct State {
     processor: Processor<'static>,
     batch: Batch,
     batch_started: Option<Instant>,
+    first_message: Option<Instant>,
+    last_commit: Option<Instant>,
     parts: HashMap<i32, Part>,
     topic: String,
     report: ConsumeReport,
@@ -137,7 +142,9 @@ impl State {
             Some(bytes) => self.processor.record(origin, bytes, &mut self.batch),
         }
         self.batch.set_position(source, next as u64, None);
-        self.batch_started.get_or_insert_with(Instant::now);
+        let now = Instant::now();
+        self.batch_started.get_or_insert(now);
+        self.first_message.get_or_insert(now);
         Ok(())
     }
 
@@ -158,6 +165,7 @@ impl State {
         }
         let batch = std::mem::take(&mut self.batch);
         self.batch_started = None;
+        self.last_commit = Some(Instant::now());
         self.report.counts.add(&batch.counts);
         self.report.batches += 1;
         let mut tpl = TopicPartitionList::new();
@@ -262,6 +270,8 @@ pub(crate) fn consume(
         processor,
         batch: Batch::default(),
         batch_started: None,
+        first_message: None,
+        last_commit: None,
         parts: HashMap::new(),
         topic: opts.topic.clone(),
         report: ConsumeReport::default(),
@@ -335,6 +345,9 @@ pub(crate) fn consume(
     st.report.lag = lag(&consumer, &st);
     st.report.waiting = st.processor.waiting();
     st.report.elapsed = started.elapsed();
+    if let (Some(first), Some(last)) = (st.first_message, st.last_commit) {
+        st.report.active = last.saturating_duration_since(first);
+    }
     let report = std::mem::take(&mut st.report);
     drop(st);
     drop(consumer);

@@ -1,0 +1,61 @@
+//! The README's promises that a test can hold it to.
+
+mod util;
+
+use util::Dir;
+
+fn readme() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap()
+}
+
+/// The configuration example of the README is valid and does what it says.
+#[test]
+fn the_configuration_example_is_valid() {
+    let text = readme();
+    let start = text.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let end = start + text[start..].find("```").unwrap();
+    let dir = Dir::new();
+    let config = dir.write("user.toml", text[start..end].as_bytes());
+    let out = dir.cmd().arg("--config").arg(&config).args(["config", "check"]).output().unwrap();
+    util::assert_success(&out, &["config check"]);
+    let ok = String::from_utf8_lossy(&out.stdout);
+    assert!(ok.contains("payroll") && ok.contains("billing"), "{ok}");
+    // The billing system joins its separate reasons.
+    let log = dir.write(
+        "billing.log",
+        b"2025-05-04T10:00:00 BILLING CHARGE FAILURE id=b-1\n\
+          2025-05-04T10:00:01 BILLING-ERR id=b-1 card declined\n",
+    );
+    let mut c = dir.cmd();
+    c.arg("--config").arg(&config).arg("ingest").arg(&log);
+    util::assert_success(&c.output().unwrap(), &["ingest"]);
+    let trace = dir.run(&["trace", "b-1", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&trace).unwrap();
+    assert_eq!(v[0]["failure_reason"], "card declined");
+    // The zone of zoneless timestamps is the configured one (Paris, UTC+2 in May).
+    assert_eq!(v[0]["timestamp"], "2025-05-04T08:00:00Z");
+}
+
+/// Every command the README's table names exists and has a --help.
+#[test]
+fn every_command_in_the_readme_has_help() {
+    let dir = Dir::new();
+    for cmd in [
+        "ingest",
+        "simulate",
+        "trace",
+        "failures",
+        "orphans",
+        "dead-letters",
+        "status",
+        "sql",
+        "scan",
+        "audit",
+        "runs",
+        "demo",
+    ] {
+        assert!(readme().contains(&format!("`{cmd}")), "{cmd} is not in the README");
+        let out = dir.cmd().args([cmd, "--help"]).output().unwrap();
+        util::assert_success(&out, &[cmd, "--help"]);
+    }
+}
