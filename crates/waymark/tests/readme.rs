@@ -15,7 +15,7 @@ fn the_configuration_example_is_valid() {
     let start = text.find("```toml\n").expect("a toml block") + "```toml\n".len();
     let end = start + text[start..].find("```").unwrap();
     let dir = Dir::new();
-    let config = dir.write("user.toml", text[start..end].as_bytes());
+    let config = dir.write("user.toml", &text.as_bytes()[start..end]);
     let out = dir.cmd().arg("--config").arg(&config).args(["config", "check"]).output().unwrap();
     util::assert_success(&out, &["config check"]);
     let ok = String::from_utf8_lossy(&out.stdout);

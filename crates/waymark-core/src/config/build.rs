@@ -71,7 +71,7 @@ fn ingest_config(raw: &RawConfig, c: &mut Collector<'_>) -> IngestConfig {
     if max_line_bytes == 0 {
         c.push("ingest.max_line_bytes", None, "must be at least 1");
     }
-    let batch_records = i.batch_records.unwrap_or(20_000);
+    let batch_records = i.batch_records.unwrap_or(100_000);
     if batch_records == 0 {
         c.push("ingest.batch_records", None, "must be at least 1");
     }

@@ -231,10 +231,10 @@ impl EventStore for SqliteStore {
 }
 
 /// Rows per multi-row INSERT: one statement step per 32 events instead of one per event
-/// (9 parameters a row, far below SQLite's limit).
+/// (10 parameters a row, far below SQLite's limit).
 const ROWS_PER_INSERT: usize = 32;
-const INSERT_HEAD: &str = "INSERT OR IGNORE INTO events (id, system_id, checkpoint_id, status, \
-     correlation_id, failure_reason, ts_us, corr_hash, batch_id) VALUES ";
+const INSERT_HEAD: &str = "INSERT OR IGNORE INTO events (id, system_id, checkpoint_id, timestamp, \
+     status, correlation_id, failure_reason, ts_us, corr_hash, batch_id) VALUES ";
 
 /// Buffers consecutive inserts and writes them with one multi-row statement.
 #[derive(Default)]
@@ -268,13 +268,14 @@ impl<'e> Inserter<'e> {
             stmt.raw_bind_parameter(i, origin.key())?;
             stmt.raw_bind_parameter(i + 1, &e.system_id)?;
             stmt.raw_bind_parameter(i + 2, &e.checkpoint_id)?;
-            stmt.raw_bind_parameter(i + 3, e.status.as_str())?;
-            stmt.raw_bind_parameter(i + 4, &e.correlation_id)?;
-            stmt.raw_bind_parameter(i + 5, &e.failure_reason)?;
-            stmt.raw_bind_parameter(i + 6, e.ts_micros)?;
-            stmt.raw_bind_parameter(i + 7, correlation_hash(&e.correlation_id))?;
-            stmt.raw_bind_parameter(i + 8, batch)?;
-            i += 9;
+            stmt.raw_bind_parameter(i + 3, e.timestamp())?;
+            stmt.raw_bind_parameter(i + 4, e.status.as_str())?;
+            stmt.raw_bind_parameter(i + 5, &e.correlation_id)?;
+            stmt.raw_bind_parameter(i + 6, &e.failure_reason)?;
+            stmt.raw_bind_parameter(i + 7, e.ts_micros)?;
+            stmt.raw_bind_parameter(i + 8, correlation_hash(&e.correlation_id))?;
+            stmt.raw_bind_parameter(i + 9, batch)?;
+            i += 10;
         }
         stmt.raw_execute()?;
         Ok(())
@@ -315,7 +316,7 @@ impl SqliteStore {
 }
 
 fn insert_sql(rows: usize) -> String {
-    let one = "(?,?,?,?,?,?,?,?,?)";
+    let one = "(?,?,?,?,?,?,?,?,?,?)";
     let mut sql = String::with_capacity(INSERT_HEAD.len() + rows * (one.len() + 1));
     sql.push_str(INSERT_HEAD);
     for r in 0..rows {

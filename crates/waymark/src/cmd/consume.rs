@@ -54,7 +54,8 @@ pub(crate) struct MockBrokerArgs {
 pub(crate) fn run(g: &Global, args: &ConsumeArgs) -> anyhow::Result<ExitCode> {
     // The consumer's state lives in callbacks for the whole run: the config lives as long.
     let config: &'static _ = Box::leak(Box::new(load_config(g)?));
-    let store = open_store(g)?;
+    // Creates or migrates the store before the consumer opens its connections.
+    drop(open_store(g)?);
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, stop.clone())?;
@@ -67,7 +68,7 @@ pub(crate) fn run(g: &Global, args: &ConsumeArgs) -> anyhow::Result<ExitCode> {
         exit_when_idle: args.exit_when_idle.map(Duration::from_secs_f64),
         max_batch_wait: Duration::from_millis(args.max_batch_wait_ms),
     };
-    let r = crate::source::kafka::consume(config, store, &opts, &stop)?;
+    let r = crate::source::kafka::consume(config, &g.db, &opts, &stop)?;
     let c = &r.counts;
     let mut out = std::io::stdout().lock();
     if args.json {

@@ -84,7 +84,8 @@ pub(crate) fn ingest(
     processor.restore(waiting, watermark);
     let batch_records = config.ingest.batch_records as u64;
     let max = config.ingest.max_line_bytes;
-    let (tx, rx) = mpsc::sync_channel::<Batch>(4);
+    // Two batches in flight: the parser stays one batch ahead of the writer.
+    let (tx, rx) = mpsc::sync_channel::<Batch>(2);
     let (done_tx, done_rx) = mpsc::channel::<(InputReport, usize)>();
     std::thread::scope(|scope| -> anyhow::Result<()> {
         scope.spawn(move || {

@@ -8,10 +8,17 @@
 //! stored or joined twice. On a partition's revocation the batch in hand is committed first and
 //! the partition's waiting join halves are forgotten; on assignment they are loaded from the
 //! store, where the previous owner left them.
+//!
+//! As in `ingest`, SQLite writes run on a thread of their own ([`Writer`]): the consumer thread
+//! polls, parses and correlates the next batch while the previous one is committed, and
+//! commits Kafka offsets as the writer acknowledges each batch.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -22,7 +29,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use waymark_core::config::Config;
-use waymark_core::pipeline::{Batch, Counts, Processor};
+use waymark_core::pipeline::{Batch, Counts, Processor, SourcePosition};
 use waymark_core::Origin;
 use waymark_store::{EventStore, SqliteStore};
 
@@ -71,6 +78,93 @@ pub(crate) fn parse_settings(raw: &[String]) -> anyhow::Result<Vec<(String, Stri
         .collect()
 }
 
+/// What the writer reports for each batch it committed.
+struct Committed {
+    positions: Vec<SourcePosition>,
+    counts: Counts,
+}
+
+/// Commits batches to the store on its own thread, in order, acknowledging each.
+struct Writer {
+    tx: Option<SyncSender<Batch>>,
+    acks: Receiver<anyhow::Result<Committed>>,
+    handle: Option<JoinHandle<()>>,
+    in_flight: usize,
+}
+
+impl Writer {
+    fn spawn(mut store: SqliteStore) -> Writer {
+        let (tx, rx) = mpsc::sync_channel::<Batch>(2);
+        let (ack_tx, acks) = mpsc::channel();
+        let spawned = std::thread::Builder::new().name("store-writer".into()).spawn(move || {
+            for batch in rx {
+                let (t, records) = (Instant::now(), batch.len());
+                let done = commit_with_retry(&mut store, &batch)
+                    .map(|()| Committed { positions: batch.positions, counts: batch.counts });
+                tracing::debug!(records, took = ?t.elapsed(), "batch committed");
+                if ack_tx.send(done).is_err() {
+                    return;
+                }
+            }
+        });
+        let handle = match spawned {
+            Ok(h) => Some(h),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the store writer");
+                None
+            }
+        };
+        Writer { tx: Some(tx), acks, handle, in_flight: 0 }
+    }
+
+    fn send(&mut self, batch: Batch) -> anyhow::Result<()> {
+        let tx = self.tx.as_ref().context("the store writer has stopped")?;
+        tx.send(batch).ok().context("the store writer has stopped")?;
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    /// The next acknowledgement: waits for it when `block`, else only takes one that is there.
+    fn ack(&mut self, block: bool) -> Option<anyhow::Result<Committed>> {
+        if self.in_flight == 0 {
+            return None;
+        }
+        let ack = if block { self.acks.recv().ok() } else { self.acks.try_recv().ok() };
+        if ack.is_some() {
+            self.in_flight -= 1;
+        }
+        ack
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// The data stays in hand until the store takes it: a busy or failing store is retried with
+/// backoff for about a minute before the consumer gives up (uncommitted, so nothing is lost).
+fn commit_with_retry(store: &mut SqliteStore, batch: &Batch) -> anyhow::Result<()> {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match store.commit(batch) {
+            Ok(()) => return Ok(()),
+            Err(e) if delay > Duration::from_secs(30) => {
+                return Err(e).context("cannot commit a batch to the store")
+            }
+            Err(e) => {
+                tracing::error!(error = %e, retry_in = ?delay, "cannot commit a batch to the store");
+                std::thread::sleep(delay);
+                delay *= 2;
+            }
+        }
+    }
+}
+
 struct Part {
     source: u32,
     /// The next offset to store: everything below is in the store.
@@ -80,13 +174,20 @@ struct Part {
 /// The consumer's state, shared with the rebalance callbacks (which run inside `poll`, on
 /// the same thread, while the main loop holds no lock).
 struct State {
+    /// For sources, join state and positions; batches go through `writer`.
     store: SqliteStore,
+    writer: Writer,
     processor: Processor<'static>,
     batch: Batch,
     batch_started: Option<Instant>,
     first_message: Option<Instant>,
     last_commit: Option<Instant>,
     parts: HashMap<i32, Part>,
+    /// High watermarks of the partitions this consumer fetches, from librdkafka's statistics
+    /// (no request to the broker on the hot path).
+    highs: HashMap<i32, i64>,
+    /// When the group-wide "everything consumed?" check last asked the broker.
+    last_caught_up_check: Option<Instant>,
     topic: String,
     report: ConsumeReport,
     /// A store error met inside a callback, raised by the main loop.
@@ -117,6 +218,7 @@ impl State {
         partition: i32,
         offset: i64,
         payload: Option<&[u8]>,
+        now: Instant,
     ) -> anyhow::Result<()> {
         let part = self.part(partition)?;
         if offset < part.next {
@@ -142,53 +244,46 @@ impl State {
             Some(bytes) => self.processor.record(origin, bytes, &mut self.batch),
         }
         self.batch.set_position(source, next as u64, None);
-        let now = Instant::now();
         self.batch_started.get_or_insert(now);
         self.first_message.get_or_insert(now);
         Ok(())
     }
 
-    /// Commits the batch in hand to the store, then its offsets to Kafka.
-    fn flush(&mut self, consumer: &BaseConsumer<Ctx>, mode: CommitMode) -> anyhow::Result<()> {
-        if self.batch.positions.is_empty() {
-            return Ok(());
+    /// Hands the batch in hand to the writer, then takes its acknowledgements and commits
+    /// their offsets to Kafka: all of them when `wait` (revocation, exit), else those ready.
+    fn flush(&mut self, consumer: &BaseConsumer<Ctx>, wait: bool) -> anyhow::Result<()> {
+        if !self.batch.positions.is_empty() {
+            self.writer.send(std::mem::take(&mut self.batch))?;
+            self.batch_started = None;
         }
-        let mut delay = Duration::from_millis(100);
-        while let Err(e) = self.store.commit(&self.batch) {
-            // The data stays in hand until the store takes it.
-            tracing::error!(error = %e, retry_in = ?delay, "cannot commit a batch to the store");
-            if delay > Duration::from_secs(30) {
-                return Err(e).context("cannot commit a batch to the store");
+        self.acknowledge(consumer, wait)
+    }
+
+    fn acknowledge(&mut self, consumer: &BaseConsumer<Ctx>, wait: bool) -> anyhow::Result<()> {
+        let mode = if wait { CommitMode::Sync } else { CommitMode::Async };
+        while let Some(ack) = self.writer.ack(wait) {
+            let done = ack?;
+            self.last_commit = Some(Instant::now());
+            self.report.counts.add(&done.counts);
+            self.report.batches += 1;
+            let mut tpl = TopicPartitionList::new();
+            for p in &done.positions {
+                let owner = self.parts.iter().find(|(_, part)| part.source == p.source);
+                if let Some((partition, _)) = owner {
+                    let offset = Offset::Offset(p.position as i64);
+                    tpl.add_partition_offset(&self.topic, *partition, offset)?;
+                }
             }
-            std::thread::sleep(delay);
-            delay *= 2;
-        }
-        let batch = std::mem::take(&mut self.batch);
-        self.batch_started = None;
-        self.last_commit = Some(Instant::now());
-        self.report.counts.add(&batch.counts);
-        self.report.batches += 1;
-        let mut tpl = TopicPartitionList::new();
-        for p in &batch.positions {
-            if let Some((partition, _)) =
-                self.parts.iter().find(|(_, part)| part.source == p.source)
-            {
-                tpl.add_partition_offset(
-                    &self.topic,
-                    *partition,
-                    Offset::Offset(p.position as i64),
-                )?;
+            if let Err(e) = consumer.commit(&tpl, mode) {
+                // The store has the data and the positions; Kafka's offsets only lag behind.
+                tracing::warn!(error = %e, "cannot commit offsets to Kafka; the store's positions stand");
             }
-        }
-        if let Err(e) = consumer.commit(&tpl, mode) {
-            // The store has the data and the positions; Kafka's offsets only lag behind.
-            tracing::warn!(error = %e, "cannot commit offsets to Kafka; the store's positions stand");
         }
         Ok(())
     }
 
     fn revoke(&mut self, consumer: &BaseConsumer<Ctx>, tpl: &TopicPartitionList) {
-        if let Err(e) = self.flush(consumer, CommitMode::Sync) {
+        if let Err(e) = self.flush(consumer, true) {
             self.failed.get_or_insert(e);
         }
         for el in tpl.elements_for_topic(&self.topic) {
@@ -233,6 +328,22 @@ impl ClientContext for Ctx {
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::warn!(error = %error, "kafka: {reason}");
     }
+
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let mut st = lock(&self.state);
+        let Some(topic) = statistics.topics.get(&st.topic) else { return };
+        let highs: Vec<(i32, i64)> = topic
+            .partitions
+            .iter()
+            .filter(|(p, _)| **p >= 0)
+            .map(|(p, s)| (*p, s.hi_offset))
+            .collect();
+        for (p, high) in highs {
+            if high >= 0 {
+                st.highs.insert(p, high);
+            }
+        }
+    }
 }
 
 impl ConsumerContext for Ctx {
@@ -258,21 +369,26 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 /// Consumes until stopped (SIGINT/SIGTERM) or idle; every message ends in the store.
 pub(crate) fn consume(
     config: &'static Config,
-    store: SqliteStore,
+    db: &Path,
     opts: &ConsumeOptions,
     stop: &AtomicBool,
 ) -> anyhow::Result<ConsumeReport> {
     let started = Instant::now();
     // Join state is loaded per partition as partitions are assigned.
     let processor = Processor::new(config);
+    let store = SqliteStore::open(db)?;
+    let writer = Writer::spawn(SqliteStore::open(db)?);
     let state = Arc::new(Mutex::new(State {
         store,
+        writer,
         processor,
         batch: Batch::default(),
         batch_started: None,
         first_message: None,
         last_commit: None,
         parts: HashMap::new(),
+        highs: HashMap::new(),
+        last_caught_up_check: None,
         topic: opts.topic.clone(),
         report: ConsumeReport::default(),
         failed: None,
@@ -282,7 +398,9 @@ pub(crate) fn consume(
         .set("group.id", &opts.group)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "false");
+        .set("enable.partition.eof", "false")
+        // Lag comes from these statistics, not from a request per partition.
+        .set("statistics.interval.ms", "1000");
     for (k, v) in &opts.settings {
         cc.set(k, v);
     }
@@ -299,6 +417,7 @@ pub(crate) fn consume(
     let mut backoff = Duration::from_millis(100);
     while !stop.load(Ordering::Relaxed) {
         let polled = consumer.poll(Duration::from_millis(100));
+        let now = Instant::now();
         let mut st = lock(&state);
         if let Some(e) = st.failed.take() {
             return Err(e);
@@ -306,8 +425,8 @@ pub(crate) fn consume(
         match polled {
             Some(Ok(msg)) => {
                 backoff = Duration::from_millis(100);
-                last_message = Instant::now();
-                st.handle(msg.partition(), msg.offset(), msg.payload())?;
+                last_message = now;
+                st.handle(msg.partition(), msg.offset(), msg.payload(), now)?;
             }
             Some(Err(e)) => {
                 tracing::warn!(error = %e, retry_in = ?backoff, "kafka error; retrying");
@@ -318,14 +437,16 @@ pub(crate) fn consume(
             }
             None => {}
         }
-        let due = st.batch_started.is_some_and(|t| t.elapsed() >= opts.max_batch_wait);
+        let due = st.batch_started.is_some_and(|t| now.duration_since(t) >= opts.max_batch_wait);
         if st.batch.len() >= batch_records || due {
-            st.flush(&consumer, CommitMode::Async)?;
+            st.flush(&consumer, false)?;
+        } else {
+            st.acknowledge(&consumer, false)?;
         }
         if last_log.elapsed() >= Duration::from_secs(5) {
             let done = st.report.counts.records;
             let rate = (done - last_logged_records) as f64 / last_log.elapsed().as_secs_f64();
-            let lag = lag(&consumer, &st);
+            let lag = lag(&st);
             tracing::info!(records = done, rate = rate as u64, lag, "progress");
             last_log = Instant::now();
             last_logged_records = done;
@@ -333,7 +454,7 @@ pub(crate) fn consume(
         if let Some(idle) = opts.exit_when_idle {
             if last_message.elapsed() >= idle
                 && st.batch.positions.is_empty()
-                && caught_up(&consumer, &st)
+                && caught_up(&consumer, &mut st)
             {
                 tracing::info!("everything consumed and idle: stopping");
                 break;
@@ -341,8 +462,8 @@ pub(crate) fn consume(
         }
     }
     let mut st = lock(&state);
-    st.flush(&consumer, CommitMode::Sync)?;
-    st.report.lag = lag(&consumer, &st);
+    st.flush(&consumer, true)?;
+    st.report.lag = lag(&st);
     st.report.waiting = st.processor.waiting();
     st.report.elapsed = started.elapsed();
     if let (Some(first), Some(last)) = (st.first_message, st.last_commit) {
@@ -354,26 +475,27 @@ pub(crate) fn consume(
     Ok(report)
 }
 
-/// Messages not yet stored in the partitions this consumer holds.
-fn lag(consumer: &BaseConsumer<Ctx>, st: &State) -> i64 {
-    st.parts
-        .iter()
-        .filter_map(|(p, part)| {
-            let (_, high) =
-                consumer.fetch_watermarks(&st.topic, *p, Duration::from_secs(2)).ok()?;
-            Some((high - part.next).max(0))
-        })
-        .sum()
+/// Messages not yet stored in the partitions this consumer holds (as of the last statistics).
+fn lag(st: &State) -> i64 {
+    st.parts.iter().filter_map(|(p, part)| Some((st.highs.get(p)? - part.next).max(0))).sum()
 }
 
 /// Whether the store holds every message of every partition of the topic: the whole group is
-/// done, not only this member (whose partitions may still move to it).
-fn caught_up(consumer: &BaseConsumer<Ctx>, st: &State) -> bool {
+/// done, not only this member (whose partitions may still move to it). It asks the broker, so
+/// it runs at most once a second, and only once this member's own partitions look done.
+fn caught_up(consumer: &BaseConsumer<Ctx>, st: &mut State) -> bool {
+    let own_done = !st.parts.is_empty()
+        && st.parts.iter().all(|(p, part)| st.highs.get(p).is_some_and(|h| part.next >= *h));
+    let recent = st.last_caught_up_check.is_some_and(|t| t.elapsed() < Duration::from_secs(1));
+    if !own_done || recent {
+        return false;
+    }
+    st.last_caught_up_check = Some(Instant::now());
     let Ok(meta) = consumer.fetch_metadata(Some(&st.topic), Duration::from_secs(2)) else {
         return false;
     };
     let Some(topic) = meta.topics().first() else { return false };
-    if topic.partitions().is_empty() || st.parts.is_empty() {
+    if topic.partitions().is_empty() {
         return false;
     }
     let positions: HashMap<String, u64> = match st.store.sources() {
