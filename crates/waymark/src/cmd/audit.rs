@@ -48,10 +48,10 @@ pub(crate) struct RunsArgs {
     #[arg(long)]
     pub(crate) system: Option<String>,
     /// Runs started at or after this time (RFC 3339, or a date; zoneless times are UTC).
-    #[arg(long, value_parser = parse_time)]
+    #[arg(long, value_parser = crate::cmd::query::parse_time)]
     pub(crate) since: Option<i64>,
     /// Runs started before this time.
-    #[arg(long, value_parser = parse_time)]
+    #[arg(long, value_parser = crate::cmd::query::parse_time)]
     pub(crate) until: Option<i64>,
     /// Only runs whose counts do not add up or that have been RUNNING too long.
     #[arg(long)]
@@ -319,12 +319,4 @@ fn parse_status(s: &str) -> Result<RunStatus, String> {
         "UNKNOWN" => Ok(RunStatus::Unknown),
         _ => Err(format!("`{s}` is not a status (SUCCESS, FAILURE, RUNNING or UNKNOWN)")),
     }
-}
-
-fn parse_time(s: &str) -> Result<i64, String> {
-    let formats = vec![TsFormat::Iso8601, TsFormat::Strftime("%Y-%m-%d".into())];
-    let p = TimeParser::new(formats, jiff::tz::TimeZone::UTC);
-    p.parse(s).or_else(|| p.parse(&format!("{s}T00:00:00"))).ok_or_else(|| {
-        format!("`{s}` is not a time (expected RFC 3339 like 2025-05-04T10:30:00Z, or a date)")
-    })
 }

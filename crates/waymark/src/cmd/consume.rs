@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use waymark_core::parse::RejectKind;
 
 use crate::cli::Global;
 use crate::context::{load_config, open_store};
@@ -72,12 +71,7 @@ pub(crate) fn run(g: &Global, args: &ConsumeArgs) -> anyhow::Result<ExitCode> {
     let c = &r.counts;
     let mut out = std::io::stdout().lock();
     if args.json {
-        let by_kind: serde_json::Map<String, serde_json::Value> = RejectKind::ALL
-            .iter()
-            .zip(c.rejected_by_kind)
-            .filter(|(_, n)| *n > 0)
-            .map(|(k, n)| (k.as_str().to_owned(), n.into()))
-            .collect();
+        let by_kind = crate::cmd::ingest::rejections_json(c);
         let v = serde_json::json!({
             "records": c.records, "events": c.events, "details": c.details, "reasons_joined": c.joined,
             "orphaned": c.orphaned, "waiting": r.waiting, "dead_letters": c.rejected,

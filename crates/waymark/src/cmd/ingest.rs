@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use waymark_core::parse::RejectKind;
+use waymark_core::pipeline::Counts;
 
 use crate::cli::Global;
 use crate::context::{load_config, open_store};
@@ -45,14 +46,20 @@ pub(crate) fn run(g: &Global, args: &IngestArgs) -> anyhow::Result<ExitCode> {
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
-pub(crate) fn summary_json(r: &IngestReport) -> serde_json::Value {
-    let c = &r.counts;
+/// Dead letters per reason kind, the kinds that occurred only.
+pub(crate) fn rejections_json(c: &Counts) -> serde_json::Value {
     let by_kind: serde_json::Map<String, serde_json::Value> = RejectKind::ALL
         .iter()
         .zip(c.rejected_by_kind)
         .filter(|(_, n)| *n > 0)
         .map(|(k, n)| (k.as_str().to_owned(), n.into()))
         .collect();
+    by_kind.into()
+}
+
+pub(crate) fn summary_json(r: &IngestReport) -> serde_json::Value {
+    let c = &r.counts;
+    let by_kind = rejections_json(c);
     serde_json::json!({
         "records": c.records,
         "blank": c.blank,

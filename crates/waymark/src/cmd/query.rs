@@ -63,7 +63,8 @@ pub(crate) struct SqlArgs {
     pub(crate) query: String,
 }
 
-fn parse_time(s: &str) -> Result<i64, String> {
+/// A time argument: RFC 3339, or a date; zoneless times are UTC.
+pub(crate) fn parse_time(s: &str) -> Result<i64, String> {
     let formats = vec![TsFormat::Iso8601, TsFormat::Strftime("%Y-%m-%d".into())];
     let p = TimeParser::new(formats, jiff::tz::TimeZone::UTC);
     p.parse(s).or_else(|| p.parse(&format!("{s}T00:00:00"))).ok_or_else(|| {
