@@ -59,18 +59,25 @@ impl Drop for Broker {
 const FAST_GROUP: [&str; 4] = ["-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500"];
 
 fn consume(dir: &Dir, broker: &Broker, idle: &str) -> Command {
+    consume_from(dir, &broker.bootstrap, idle)
+}
+
+fn consume_from(dir: &Dir, bootstrap: &str, idle: &str) -> Command {
     let mut c = dir.cmd();
-    c.args(["consume", "--brokers", &broker.bootstrap, "--exit-when-idle", idle, "--json"])
+    c.args(["consume", "--brokers", bootstrap, "--exit-when-idle", idle, "--json"])
         .args(FAST_GROUP);
     c
 }
 
 fn produce(dir: &Dir, broker: &Broker, args: &[&str]) -> u64 {
+    produce_to(dir, &broker.bootstrap, args)
+}
+
+fn produce_to(dir: &Dir, bootstrap: &str, args: &[&str]) -> u64 {
     let (records, truth_path) = (dir.path("sim.log"), dir.path("truth.jsonl"));
     // The same seed writes the truth (and the noise count) and produces the same records.
     let noise = simulate(dir, args, &records, &truth_path);
-    let out =
-        dir.cmd().args(["simulate", "--brokers", &broker.bootstrap]).args(args).output().unwrap();
+    let out = dir.cmd().args(["simulate", "--brokers", bootstrap]).args(args).output().unwrap();
     assert_success(&out, args);
     noise
 }
@@ -166,4 +173,54 @@ fn count_or_zero(dir: &Dir) -> u64 {
     }
     let conn = rusqlite::Connection::open(dir.db()).unwrap();
     conn.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0)).unwrap_or(0) as u64
+}
+
+/// The produce/consume path against an independent Kafka implementation: tansu
+/// (`cargo install tansu --locked --features dynostore`, or `scripts/install-tansu.sh`). Its
+/// 0.6 group coordinator does not evict dead members, so failover stays on the mock cluster.
+/// Runs when `tansu` is installed; otherwise it says so and passes.
+#[test]
+fn tansu_an_independent_broker_serves_produce_and_consume() {
+    let tansu = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .chain(std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo/bin")))
+        .map(|d| d.join("tansu"))
+        .find(|p| p.is_file());
+    let Some(tansu) = tansu else {
+        println!("note: tansu is not installed (scripts/install-tansu.sh); tansu check skipped");
+        return;
+    };
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!("tcp://127.0.0.1:{port}");
+    let _broker = Guard(
+        Command::new(&tansu)
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(20), "tansu did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let created = Command::new(&tansu)
+        .args(["topic", "create", "raw-logs", "--partitions", "3", "--broker", &url])
+        .output()
+        .unwrap();
+    assert_success(&created, &["tansu topic create"]);
+    let bootstrap = format!("127.0.0.1:{port}");
+    let dir = Dir::new();
+    let noise =
+        produce_to(&dir, &bootstrap, &["--flows", "2000", "--seed", "21", "--noise", "0.01"]);
+    let out = consume_from(&dir, &bootstrap, "2").output().unwrap();
+    assert_success(&out, &["consume from tansu"]);
+    util::assert_same_rows(&events(&dir.db()), &truth(&dir.path("truth.jsonl")), "events vs truth");
+    assert_eq!(count(&dir.db(), "SELECT count(*) FROM dead_letters"), noise);
 }
