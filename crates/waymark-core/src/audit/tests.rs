@@ -390,3 +390,47 @@ fn check_dbt_log(config: &Config, path: &Path, bytes: &[u8]) {
     }
     assert!(seen > 0, "{}: no nodes", path.display());
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Lines that look like the tools' logs, with random values: the extractors and the scan
+    /// matcher see the shapes they parse, filled with anything.
+    fn loggy() -> impl Strategy<Value = Vec<u8>> {
+        let line = prop_oneof![
+            "\\PC{0,40}".prop_map(|s| format!("DIRECTOR> TM_6014 Initializing session [{s}] at [{s}].")),
+            "[0-9]{0,12}".prop_map(|n| format!("READER_1_1_1> BLKR_16019 Read [{n}] rows, read [0] error rows for source table [T] instance name [I]")),
+            "[0-9]{0,12}".prop_map(|n| format!("\t Output Rows [{n}], Affected Rows [{n}], Applied Rows [{n}], Rejected Rows [{n}]")),
+            "\\PC{0,30}".prop_map(|s| format!("{{\"info\": {{\"ts\": \"{s}\", \"code\": \"Q012\"}}, \"data\": {{\"node_info\": {{\"node_name\": \"{s}\"}}}}}}")),
+            "\\PC{0,30}".prop_map(|s| format!("{{\"results\": [{{\"unique_id\": \"{s}\", \"status\": \"error\", \"timing\": [{{\"started_at\": \"{s}\"}}]}}]}}")),
+            "\\PC{0,30}".prop_map(|s| format!("2025-01-06T10:00:00.1000000Z ##[error]{s}")),
+            "\\PC{0,30}".prop_map(|s| format!("Finished: {s}")),
+            any::<Vec<u8>>().prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
+        ];
+        prop::collection::vec(line, 0..30).prop_map(|lines| lines.join("\n").into_bytes())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn no_document_panics_an_extractor_or_the_scanner(
+            doc in prop_oneof![loggy(), prop::collection::vec(any::<u8>(), 0..2000)]
+        ) {
+            let config = builtin();
+            for t in BUILTIN_TYPES {
+                for row in extract(&config.audit, t, &doc, &AuditContext::default()) {
+                    // A count is never invented: negative counts cannot come from a log.
+                    prop_assert!(row.source_rows.is_none_or(|n| n >= 0));
+                }
+            }
+            let scan = &config.scan;
+            let class = scan.classifier.classify(&doc);
+            let view = scan.matcher.view(&class.system_type, None);
+            let mut hits = 0u64;
+            let lines = view.scan(&doc, |_| hits += 1);
+            prop_assert!(hits <= lines.max(1) * scan.matcher.rules().len() as u64);
+        }
+    }
+}
