@@ -151,17 +151,28 @@ fn a_consumer_killed_and_restarted_while_the_simulator_produces_loses_and_double
         dir.cmd().args(["simulate", "--brokers", &broker.bootstrap]).args(args).spawn().unwrap(),
     );
     let mut kills = 0;
-    for delay_ms in [1500u64, 900, 2200, 700, 1300] {
+    let mut terms = 0;
+    for (i, delay_ms) in [1500u64, 900, 2200, 700, 1300, 1800].into_iter().enumerate() {
         let mut c = Guard(consume(&dir, &broker, "30").stdout(Stdio::null()).spawn().unwrap());
         std::thread::sleep(Duration::from_millis(delay_ms));
-        if c.0.try_wait().unwrap().is_none() {
-            c.0.kill().unwrap();
+        if c.0.try_wait().unwrap().is_some() {
+            continue;
+        }
+        if i % 3 == 2 {
+            // SIGTERM: the consumer commits the batch in hand and exits 0.
+            let pid = c.0.id().to_string();
+            assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+            let status = c.0.wait().unwrap();
+            assert!(status.success(), "SIGTERM must end the consumer cleanly: {status}");
+            terms += 1;
+        } else {
+            c.0.kill().unwrap(); // SIGKILL
             kills += 1;
         }
         c.0.wait().unwrap();
     }
     assert!(producer.0.wait().unwrap().success());
-    assert!(kills >= 4, "{kills}");
+    assert!(kills >= 3 && terms >= 1, "{kills} kills, {terms} terms");
     let out = consume(&dir, &broker, "2").output().unwrap();
     assert_success(&out, &["final consume"]);
     util::assert_same_rows(&events(&dir.db()), &truth(&truth_path), "events vs truth");
