@@ -28,15 +28,13 @@ impl Table {
             }
         }
         let line = |cells: &[String], out: &mut dyn Write| -> io::Result<()> {
-            let n = cells.len();
+            let mut text = String::new();
             for (i, c) in cells.iter().enumerate() {
-                if i + 1 == n {
-                    writeln!(out, "{c}")?;
-                } else {
-                    write!(out, "{c:<w$}  ", w = widths[i])?;
-                }
+                let width = widths.get(i).copied().unwrap_or(0);
+                text.push_str(&format!("{c:<width$}  "));
             }
-            Ok(())
+            // Empty last cells leave no trailing blanks.
+            writeln!(out, "{}", text.trim_end())
         };
         line(&self.header, out)?;
         for r in &self.rows {
