@@ -110,6 +110,28 @@ impl Field {
 /// Reads a field's raw text from a record, given the shape that recognised it.
 type Getter<'g, 'r> = &'g dyn Fn(&Shape, Field) -> Option<Cow<'r, str>>;
 
+/// The fields of one record of one shape; blank values count as missing.
+struct Fields<'a, 'g, 'r> {
+    system: &'a str,
+    /// `record` or `detail`, for messages.
+    what: &'static str,
+    shape: &'a Shape,
+    get: Getter<'g, 'r>,
+}
+
+impl<'r> Fields<'_, '_, 'r> {
+    fn optional(&self, f: Field) -> Option<Cow<'r, str>> {
+        (self.get)(self.shape, f).filter(|v| !is_blank(v))
+    }
+
+    fn required(&self, f: Field) -> Result<Cow<'r, str>, Reject> {
+        self.optional(f).ok_or_else(|| {
+            let msg = format!("{} {} has no {}", self.system, self.what, f.name());
+            Reject::new(RejectKind::MissingField, msg)
+        })
+    }
+}
+
 impl Parsers {
     /// Compiles the systems of a (merged) configuration, collecting every error.
     pub(crate) fn build(raw: &RawConfig, default_zone: &str, c: &mut Collector<'_>) -> Parsers {
@@ -321,15 +343,9 @@ impl SystemParser {
     }
 
     fn event<'r>(&self, get: Getter<'_, 'r>) -> Result<Parsed, Reject> {
-        let field = |f: Field| get(&self.event, f).filter(|v| !is_blank(v));
-        let required = |f: Field| {
-            field(f).ok_or_else(|| {
-                Reject::new(
-                    RejectKind::MissingField,
-                    format!("{} record has no {}", self.name, f.name()),
-                )
-            })
-        };
+        let fields = Fields { system: &self.name, what: "record", shape: &self.event, get };
+        let field = |f: Field| fields.optional(f);
+        let required = |f: Field| fields.required(f);
         let checkpoint_id = required(Field::CheckpointId)?;
         let correlation_id = required(Field::CorrelationId)?;
         let raw_status = required(Field::Status)?;
@@ -360,15 +376,9 @@ impl SystemParser {
     }
 
     fn detail<'r>(&self, shape: &Shape, get: Getter<'_, 'r>) -> Result<Parsed, Reject> {
-        let field = |f: Field| get(shape, f).filter(|v| !is_blank(v));
-        let required = |f: Field| {
-            field(f).ok_or_else(|| {
-                Reject::new(
-                    RejectKind::MissingField,
-                    format!("{} detail has no {}", self.name, f.name()),
-                )
-            })
-        };
+        let fields = Fields { system: &self.name, what: "detail", shape, get };
+        let field = |f: Field| fields.optional(f);
+        let required = |f: Field| fields.required(f);
         let correlation_id = required(Field::CorrelationId)?;
         let reason = required(Field::FailureReason)?;
         let ts_micros = field(Field::Timestamp).map(|t| self.parse_time(&t)).transpose()?;
