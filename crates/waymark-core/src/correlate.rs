@@ -162,9 +162,9 @@ impl Correlator {
         let key = origin.key();
         let waits = event.status == Status::Failure
             && event.failure_reason.is_none()
-            && self.joinable.contains(&event.system_id);
+            && self.joinable.contains(&*event.system_id);
         if waits {
-            let k = (event.system_id.clone(), event.correlation_id.clone());
+            let k = (event.system_id.to_string(), event.correlation_id.clone());
             if let Some((reason_key, reason)) = self.take_reason(&k) {
                 event.failure_reason = Some(reason);
                 self.counts.joined += 1;
@@ -192,7 +192,7 @@ impl Correlator {
 
     /// Takes one failure detail; pushes the changes it causes.
     pub fn detail(&mut self, origin: Origin, detail: Detail, out: &mut Vec<Change>) {
-        let k = (detail.system_id, detail.correlation_id);
+        let k = (detail.system_id.to_string(), detail.correlation_id);
         if let Some(event_key) = self.take_failure(&k) {
             self.counts.joined += 1;
             out.push(Change::Joined { key: event_key });

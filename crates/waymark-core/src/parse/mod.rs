@@ -10,6 +10,7 @@ mod reject;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use regex::Regex;
 
@@ -54,7 +55,7 @@ enum Matcher {
 /// How one system's records are recognised and read.
 #[derive(Debug)]
 pub struct SystemParser {
-    name: String,
+    name: Arc<str>,
     format: Format,
     matcher: Matcher,
     event: Shape,
@@ -146,11 +147,11 @@ impl Parsers {
 
     /// Names of the systems whose failures may get their reason from a separate record.
     pub fn joinable_systems(&self) -> Vec<String> {
-        self.systems.iter().filter(|s| !s.details.is_empty()).map(|s| s.name.clone()).collect()
+        self.systems.iter().filter(|s| !s.details.is_empty()).map(|s| s.name.to_string()).collect()
     }
 
     pub fn system_names(&self) -> Vec<&str> {
-        self.systems.iter().map(|s| s.name.as_str()).collect()
+        self.systems.iter().map(|s| &*s.name).collect()
     }
 
     /// Parses one record, already checked for length and NUL bytes by the pipeline.
@@ -256,7 +257,7 @@ impl SystemParser {
         let statuses = build_statuses(raw, path, c);
         let (matcher, event, times) = (matcher?, event?, times?);
         (c.errors.len() == before).then(|| SystemParser {
-            name: raw.name.clone(),
+            name: raw.name.as_str().into(),
             format,
             matcher,
             event,

@@ -42,7 +42,7 @@ fn fedebom_checkpoint_and_separate_error_log() {
 }"#;
     let e = event(&c.parsers, checkpoint);
     assert_eq!(
-        (e.system_id.as_str(), e.checkpoint_id.as_str(), e.timestamp().as_str()),
+        (&*e.system_id, e.checkpoint_id.as_str(), e.timestamp().as_str()),
         ("fedebom", "CHECKPOINT_1", "2025-05-04T10:30:00Z")
     );
     assert_eq!(
@@ -78,7 +78,7 @@ fn reporting_inline_reason() {
   "failure_reason": "REPORTING_FAILURE_REASON_2"
 }"#;
     let e = event(&c.parsers, rec);
-    assert_eq!(e.system_id, "reporting");
+    assert_eq!(&*e.system_id, "reporting");
     assert_eq!(e.checkpoint_id, "REPORTING_CHECKPOINT_2");
     assert_eq!(e.timestamp(), "2025-05-04T10:33:00Z");
     assert_eq!(e.correlation_id, "ghi-789");
@@ -90,7 +90,7 @@ fn cmf_checkpoint_and_separate_error_line() {
     let c = builtin();
     let e = event(&c.parsers, "2025-05-04T10:32:00 CMF: CMF_CHECKPOINT_2 - FAILURE (ID: def-456)");
     assert_eq!(
-        (e.system_id.as_str(), e.checkpoint_id.as_str(), e.status, e.correlation_id.as_str()),
+        (&*e.system_id, e.checkpoint_id.as_str(), e.status, e.correlation_id.as_str()),
         ("cmf", "CMF_CHECKPOINT_2", Status::Failure, "def-456")
     );
     assert_eq!(e.timestamp(), "2025-05-04T10:32:00Z");
@@ -98,7 +98,7 @@ fn cmf_checkpoint_and_separate_error_line() {
         &c.parsers,
         "2025-05-04T10:32:01 CMF CMF_ERROR: (ID: def-456) - CMF_FAILURE_REASON_1",
     );
-    assert_eq!((d.system_id.as_str(), d.correlation_id.as_str()), ("cmf", "def-456"));
+    assert_eq!((&*d.system_id, d.correlation_id.as_str()), ("cmf", "def-456"));
     assert_eq!(d.failure_reason, "CMF_FAILURE_REASON_1");
     assert_eq!(
         d.ts_micros.map(crate::normalize::format_utc).as_deref(),
@@ -194,7 +194,7 @@ enabled = false
 "#;
     let c = Config::load(Some(&ConfigSource { name: "user.toml", text })).unwrap();
     let e = event(&c.parsers, "04/05/2025 12:30:00,PAY,GROSS,ko,p-1,\"no bank, no pay\"");
-    assert_eq!(e.system_id, "payroll");
+    assert_eq!(&*e.system_id, "payroll");
     assert_eq!(e.timestamp(), "2025-05-04T10:30:00Z");
     assert_eq!(e.failure_reason.as_deref(), Some("no bank, no pay"));
     assert_eq!(
@@ -219,7 +219,7 @@ pattern = '^CMF\|(?P<timestamp>[^|]+)\|(?P<checkpoint_id>[^|]+)\|(?P<status>[^|]
 "#;
     let c = Config::load(Some(&ConfigSource { name: "user.toml", text })).unwrap();
     let e = event(&c.parsers, "CMF|2025-05-04T10:30:00Z|C1|SUCCESS|id-9");
-    assert_eq!((e.system_id.as_str(), e.checkpoint_id.as_str()), ("cmf", "C1"));
+    assert_eq!((&*e.system_id, e.checkpoint_id.as_str()), ("cmf", "C1"));
     assert_eq!(
         rejected(&c.parsers, "2025-05-04T10:32:00 CMF: C - SUCCESS (ID: d)"),
         RejectKind::UnknownSystem

@@ -75,7 +75,7 @@ pub(crate) fn parse_time(s: &str) -> Result<i64, String> {
 fn event_json(r: &EventRow) -> serde_json::Value {
     let e = &r.event;
     serde_json::json!({
-        "system_id": e.system_id,
+        "system_id": &*e.system_id,
         "checkpoint_id": e.checkpoint_id,
         "timestamp": e.timestamp(),
         "status": e.status.as_str(),
@@ -145,7 +145,7 @@ pub(crate) fn print_trace_rows(cid: &str, rows: &[EventRow]) -> std::io::Result<
 fn print_trace(out: &mut impl Write, cid: &str, rows: &[EventRow]) -> std::io::Result<()> {
     let mut systems: Vec<&str> = Vec::new();
     for r in rows {
-        if !systems.contains(&r.event.system_id.as_str()) {
+        if !systems.contains(&&*r.event.system_id) {
             systems.push(&r.event.system_id);
         }
     }
