@@ -86,18 +86,16 @@ pub(crate) fn ingest(
     let max = config.ingest.max_line_bytes;
     // Two batches in flight: the parser stays one batch ahead of the writer.
     let (tx, rx) = mpsc::sync_channel::<Batch>(2);
-    let (done_tx, done_rx) = mpsc::channel::<(InputReport, usize)>();
-    std::thread::scope(|scope| -> anyhow::Result<()> {
-        scope.spawn(move || {
-            let mut waiting = 0;
+    let (done_tx, done_rx) = mpsc::channel::<InputReport>();
+    let waiting = std::thread::scope(|scope| -> anyhow::Result<usize> {
+        let parser = scope.spawn(move || {
             for p in prepared {
                 let r = run_input(&mut processor, p, batch_records, max, &tx);
-                waiting = processor.waiting();
-                if done_tx.send((r, waiting)).is_err() {
-                    return;
+                if done_tx.send(r).is_err() {
+                    break;
                 }
             }
-            let _ = waiting;
+            processor.waiting()
         });
         for batch in rx {
             store.commit(&batch).context("cannot commit a batch to the store")?;
@@ -109,15 +107,10 @@ pub(crate) fn ingest(
                 "batch committed"
             );
         }
-        Ok(())
+        parser.join().map_err(|_| anyhow::anyhow!("the parser thread panicked"))
     })?;
-    for (r, waiting) in done_rx {
-        report.inputs.push(r);
-        report.waiting = waiting;
-    }
-    if report.inputs.iter().all(|i| i.error.is_some()) {
-        report.waiting = store.join_state()?.0.len();
-    }
+    report.inputs.extend(done_rx);
+    report.waiting = waiting;
     report.elapsed = started.elapsed();
     Ok(report)
 }
