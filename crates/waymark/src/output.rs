@@ -44,6 +44,14 @@ impl Table {
     }
 }
 
+/// A column of labelled counts, as the run summaries and `status` print them.
+pub(crate) fn print_counts(out: &mut impl Write, rows: &[(&str, u64)]) -> io::Result<()> {
+    for (label, n) in rows {
+        writeln!(out, "  {label:<24}{:>12}", thousands(*n))?;
+    }
+    Ok(())
+}
+
 /// `1234567` → `1,234,567`.
 pub(crate) fn thousands(n: u64) -> String {
     let s = n.to_string();

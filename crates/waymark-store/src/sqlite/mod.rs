@@ -6,7 +6,7 @@ mod scan;
 
 use std::path::Path;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 
 use crate::{Result, StoreError};
 
@@ -33,14 +33,6 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore> {
         let conn = Connection::open(path)?;
         SqliteStore::init(conn)
-    }
-
-    /// Opens an existing database read-only (for queries while an ingest runs).
-    pub fn open_read_only(path: &Path) -> Result<SqliteStore> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        Ok(SqliteStore { conn })
     }
 
     /// A private in-memory database (tests).

@@ -92,7 +92,7 @@ pub(crate) fn run(g: &Global, args: &ConsumeArgs) -> anyhow::Result<ExitCode> {
             thousands((c.records as f64 / secs) as u64),
             r.lag
         )?;
-        for (label, n) in [
+        let rows = [
             ("events stored", c.events),
             ("reasons joined", c.joined),
             ("orphans (ttl expired)", c.orphaned),
@@ -100,9 +100,9 @@ pub(crate) fn run(g: &Global, args: &ConsumeArgs) -> anyhow::Result<ExitCode> {
             ("dead letters", c.rejected),
             ("redelivered, skipped", r.redelivered),
             ("offsets gone from broker", r.offsets_missing),
-        ] {
-            writeln!(out, "  {label:<24}{:>12}", thousands(n))?;
-        }
+        ];
+        crate::output::print_counts(&mut out, &rows)?;
+        crate::cmd::ingest::print_rejections(&mut out, c)?;
     }
     Ok(ExitCode::SUCCESS)
 }

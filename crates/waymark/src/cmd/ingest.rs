@@ -10,7 +10,7 @@ use waymark_core::pipeline::Counts;
 
 use crate::cli::Global;
 use crate::context::{load_config, open_store};
-use crate::output::thousands;
+use crate::output::{print_counts, thousands};
 use crate::source::ingest::{ingest, IngestReport, Input};
 
 #[derive(Debug, Args)]
@@ -57,6 +57,14 @@ pub(crate) fn rejections_json(c: &Counts) -> serde_json::Value {
     by_kind.into()
 }
 
+/// Dead letters per reason kind, under the summary's dead-letter count.
+pub(crate) fn print_rejections(out: &mut impl Write, c: &Counts) -> std::io::Result<()> {
+    for (kind, n) in RejectKind::ALL.iter().zip(c.rejected_by_kind).filter(|(_, n)| *n > 0) {
+        writeln!(out, "    {:<22}{:>12}", kind.as_str(), thousands(n))?;
+    }
+    Ok(())
+}
+
 pub(crate) fn summary_json(r: &IngestReport) -> serde_json::Value {
     let c = &r.counts;
     let by_kind = rejections_json(c);
@@ -96,12 +104,8 @@ pub(crate) fn print_summary(out: &mut impl Write, r: &IngestReport) -> std::io::
         ("dead letters", c.rejected),
         ("blank lines skipped", c.blank),
     ];
-    for (label, n) in rows {
-        writeln!(out, "  {label:<24}{:>12}", thousands(n))?;
-    }
-    for (kind, n) in RejectKind::ALL.iter().zip(c.rejected_by_kind).filter(|(_, n)| *n > 0) {
-        writeln!(out, "    {:<22}{:>12}", kind.as_str(), thousands(n))?;
-    }
+    print_counts(out, &rows)?;
+    print_rejections(out, c)?;
     for i in &r.inputs {
         if let Some(e) = &i.error {
             writeln!(out, "  error: {}: {e}", i.name)?;

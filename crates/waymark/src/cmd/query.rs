@@ -10,7 +10,7 @@ use waymark_store::{EventRow, EventStore, FailureFilter};
 
 use crate::cli::Global;
 use crate::context::open_store_for_query;
-use crate::output::{clean, thousands, Table};
+use crate::output::{clean, print_counts, thousands, Table};
 
 #[derive(Debug, Args)]
 pub(crate) struct TraceArgs {
@@ -296,16 +296,15 @@ pub(crate) fn status(g: &Global, args: &StatusArgs) -> anyhow::Result<ExitCode> 
         return Ok(ExitCode::SUCCESS);
     }
     writeln!(out, "store {}", g.db.display())?;
-    for (label, n) in [
+    let rows = [
         ("events", s.events),
         ("failures", s.failures),
         ("  without a reason yet", s.failures_without_reason),
         ("halves waiting", s.waiting),
         ("orphans", s.orphans),
         ("dead letters", s.dead_letters),
-    ] {
-        writeln!(out, "  {label:<24}{:>12}", thousands(n))?;
-    }
+    ];
+    print_counts(&mut out, &rows)?;
     if !sources.is_empty() {
         writeln!(out)?;
         let mut t = Table::new(&["KIND", "SOURCE", "POSITION"]);
