@@ -82,7 +82,7 @@ impl SqliteStore {
     pub fn query_text(&self, sql: &str) -> Result<(Vec<String>, Vec<Vec<String>>)> {
         let mut stmt = self.conn.prepare(sql)?;
         if !stmt.readonly() {
-            return Err(rusqlite::Error::InvalidQuery.into());
+            return Err(StoreError::Refused("only a read-only statement is allowed".into()));
         }
         let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
         let n = names.len();
@@ -104,6 +104,21 @@ impl SqliteStore {
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok((names, rows))
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> StoreError {
+        use rusqlite::ffi::ErrorCode;
+        match err.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+                StoreError::Busy { backend: "sqlite", message: err.to_string() }
+            }
+            Some(ErrorCode::DiskFull) => {
+                StoreError::Full { backend: "sqlite", message: err.to_string() }
+            }
+            _ => StoreError::backend("sqlite", err),
+        }
     }
 }
 
