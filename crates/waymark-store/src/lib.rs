@@ -12,12 +12,16 @@ mod audit;
 pub mod conformance;
 mod error;
 mod model;
+pub mod query;
 mod scan;
 pub mod sqlite;
 
 pub use audit::AuditStore;
 pub use error::StoreError;
 pub use model::{DeadLetterRow, EventRow, FailureFilter, PendingRow, SourceRow, StoreStats};
+pub use query::{
+    DeadLetterQuery, FailureQuery, OrphanQuery, PageRequest, QueryStore, RunQuery, ScanResultQuery,
+};
 pub use scan::ScanStore;
 pub use sqlite::SqliteStore;
 

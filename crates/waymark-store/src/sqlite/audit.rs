@@ -9,7 +9,7 @@ use waymark_core::normalize::format_utc;
 use super::now_text;
 use crate::Result;
 
-const COLUMNS: &str = "run_key, logscan_id, system_type, folder_name, workflow_name, \
+pub(crate) const COLUMNS: &str = "run_key, logscan_id, system_type, folder_name, workflow_name, \
     session_name, run_id, start_micros, end_micros, status, source_rows, target_rows, \
     rejected_rows, source_name, target_name, error_message, log_file, extra, updated_at";
 
@@ -161,7 +161,7 @@ fn write_row(
     Ok(())
 }
 
-fn stored_run(r: &Row<'_>) -> rusqlite::Result<StoredRun> {
+pub(crate) fn stored_run(r: &Row<'_>) -> rusqlite::Result<StoredRun> {
     let list = |i: usize| -> rusqlite::Result<Vec<String>> {
         let text: String = r.get(i)?;
         Ok(serde_json::from_str(&text).unwrap_or_default())
