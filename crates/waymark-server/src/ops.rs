@@ -128,16 +128,6 @@ async fn count_requests(request: Request, next: Next) -> Response {
     response
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn token_comparison() {
-        assert!(super::same(b"abc", b"abc"));
-        assert!(!super::same(b"abc", b"abd"));
-        assert!(!super::same(b"abc", b"abcd"));
-    }
-}
-
 /// Installs the process-wide metrics recorder and returns the handle `/metrics` renders.
 pub fn install_metrics() -> anyhow::Result<metrics_exporter_prometheus::PrometheusHandle> {
     let recorder = metrics_builder()?.build_recorder();
@@ -157,4 +147,14 @@ fn metrics_builder() -> anyhow::Result<metrics_exporter_prometheus::PrometheusBu
     let latency = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
     Ok(PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &latency)?)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn token_comparison() {
+        assert!(super::same(b"abc", b"abc"));
+        assert!(!super::same(b"abc", b"abd"));
+        assert!(!super::same(b"abc", b"abcd"));
+    }
 }
