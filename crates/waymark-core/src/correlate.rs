@@ -19,14 +19,14 @@ use crate::event::{Detail, Event, Origin, Status};
 pub enum Change {
     /// Store a new event (its reason may already be joined).
     Insert { origin: Origin, event: Event },
-    /// Fill the reason of an event stored earlier (key = its origin key).
-    Attach { event_key: i64, reason: String },
+    /// Fill the reason of an event stored earlier (identified by its origin).
+    Attach { event: Origin, reason: String },
     /// Remember a half that waits for its partner.
     Wait(Pending),
     /// Forget a waiting half: it found its partner.
-    Joined { key: i64 },
+    Joined { key: Origin },
     /// A waiting half outlived the time-to-live: it stays, marked as an orphan.
-    Orphaned { key: i64 },
+    Orphaned { key: Origin },
 }
 
 /// Which half is waiting.
@@ -58,8 +58,8 @@ impl PendingKind {
 /// A waiting half, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pending {
-    /// The origin key of the record (for a failure, also the key of its event row).
-    pub key: i64,
+    /// The origin of the record (for a failure, also the key of its event row).
+    pub key: Origin,
     pub kind: PendingKind,
     pub system_id: String,
     pub correlation_id: String,
@@ -85,12 +85,12 @@ type Key = (String, String);
 pub struct Correlator {
     ttl_micros: i64,
     joinable: HashSet<String>,
-    failures: HashMap<Key, VecDeque<(i64, i64)>>,
-    reasons: HashMap<Key, VecDeque<(i64, i64, String)>>,
+    failures: HashMap<Key, VecDeque<(i64, Origin)>>,
+    reasons: HashMap<Key, VecDeque<(i64, Origin, String)>>,
     /// Per source, (expiry time, key) of its waiting halves, to find the expired ones in order.
-    expiry: HashMap<u32, BTreeSet<(i64, i64)>>,
+    expiry: HashMap<u32, BTreeSet<(i64, Origin)>>,
     /// key -> (kind, system, correlation id), to remove an expired half from its queue.
-    index: HashMap<i64, (PendingKind, Key)>,
+    index: HashMap<Origin, (PendingKind, Key)>,
     watermarks: HashMap<u32, i64>,
     counts: JoinCounts,
 }
@@ -130,8 +130,7 @@ impl Correlator {
     /// Forgets the waiting halves that came from one source (a Kafka partition handed to
     /// another consumer, which reloads them from the store).
     pub fn forget_source(&mut self, source: u32) {
-        let keys: Vec<i64> =
-            self.index.keys().copied().filter(|k| Origin::from_key(*k).source == source).collect();
+        let keys: Vec<Origin> = self.index.keys().copied().filter(|k| k.source == source).collect();
         for key in keys {
             let Some((kind, k)) = self.index.remove(&key) else { continue };
             match kind {
@@ -159,7 +158,7 @@ impl Correlator {
 
     /// Takes one event; pushes the changes it causes.
     pub fn event(&mut self, origin: Origin, mut event: Event, out: &mut Vec<Change>) {
-        let key = origin.key();
+        let key = origin;
         let waits = event.status == Status::Failure
             && event.failure_reason.is_none()
             && self.joinable.contains(&*event.system_id);
@@ -193,14 +192,14 @@ impl Correlator {
     /// Takes one failure detail; pushes the changes it causes.
     pub fn detail(&mut self, origin: Origin, detail: Detail, out: &mut Vec<Change>) {
         let k = (detail.system_id.to_string(), detail.correlation_id);
-        if let Some(event_key) = self.take_failure(&k) {
+        if let Some(event) = self.take_failure(&k) {
             self.counts.joined += 1;
-            out.push(Change::Joined { key: event_key });
-            out.push(Change::Attach { event_key, reason: detail.failure_reason });
+            out.push(Change::Joined { key: event });
+            out.push(Change::Attach { event, reason: detail.failure_reason });
         } else {
             let ts_micros = detail.ts_micros.or(self.watermark(origin.source)).unwrap_or(i64::MIN);
             let pending = Pending {
-                key: origin.key(),
+                key: origin,
                 kind: PendingKind::Reason,
                 system_id: k.0,
                 correlation_id: k.1,
@@ -218,7 +217,7 @@ impl Correlator {
     fn remember(&mut self, p: Pending) {
         let k = (p.system_id, p.correlation_id);
         let expires = self.expires_at(p.ts_micros);
-        self.expiry.entry(source_of(p.key)).or_default().insert((expires, p.key));
+        self.expiry.entry(p.key.source).or_default().insert((expires, p.key));
         self.index.insert(p.key, (p.kind, k.clone()));
         match p.kind {
             PendingKind::Failure => {
@@ -232,7 +231,7 @@ impl Correlator {
     }
 
     /// The oldest failure waiting for this system and id (by event time, then arrival).
-    fn take_failure(&mut self, k: &Key) -> Option<i64> {
+    fn take_failure(&mut self, k: &Key) -> Option<Origin> {
         let queue = self.failures.get_mut(k)?;
         let (pos, &(ts, key)) =
             queue.iter().enumerate().min_by_key(|(_, (ts, key))| (*ts, *key))?;
@@ -245,7 +244,7 @@ impl Correlator {
     }
 
     /// The oldest reason waiting (in arrival order: reasons may carry no time).
-    fn take_reason(&mut self, k: &Key) -> Option<(i64, String)> {
+    fn take_reason(&mut self, k: &Key) -> Option<(Origin, String)> {
         let queue = self.reasons.get_mut(k)?;
         let (ts, key, reason) = queue.pop_front()?;
         if queue.is_empty() {
@@ -264,9 +263,9 @@ impl Correlator {
         }
     }
 
-    fn forget(&mut self, ts: i64, key: i64) {
+    fn forget(&mut self, ts: i64, key: Origin) {
         let expires = self.expires_at(ts);
-        if let Some(set) = self.expiry.get_mut(&source_of(key)) {
+        if let Some(set) = self.expiry.get_mut(&key.source) {
             set.remove(&(expires, key));
         }
         self.index.remove(&key);
@@ -293,10 +292,6 @@ impl Correlator {
             out.push(Change::Orphaned { key });
         }
     }
-}
-
-fn source_of(key: i64) -> u32 {
-    Origin::from_key(key).source
 }
 
 fn remove_where<T>(map: &mut HashMap<Key, VecDeque<T>>, k: &Key, pred: impl Fn(&T) -> bool) {

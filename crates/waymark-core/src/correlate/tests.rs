@@ -38,8 +38,8 @@ fn reasons(changes: &[Change]) -> Vec<(u64, Option<String>)> {
             Change::Insert { origin, event } => {
                 rows.push((origin.position, event.failure_reason.clone()))
             }
-            Change::Attach { event_key, reason } => {
-                let pos = Origin::from_key(*event_key).position;
+            Change::Attach { event, reason } => {
+                let pos = event.position;
                 rows.iter_mut().find(|r| r.0 == pos).unwrap().1 = Some(reason.clone());
             }
             _ => {}
@@ -57,7 +57,7 @@ fn reason_after_failure_is_attached() {
     assert_eq!(reasons(&out), vec![(0, Some("R1".into()))]);
     assert_eq!(c.counts().joined, 1);
     assert_eq!(c.waiting(), 0);
-    assert!(out.contains(&Change::Joined { key: at(0).key() }));
+    assert!(out.contains(&Change::Joined { key: at(0) }));
 }
 
 #[test]
@@ -67,7 +67,7 @@ fn reason_before_failure_is_joined_on_insert() {
     c.detail(at(0), det("cmf", "a", "R1"), &mut out);
     c.event(at(1), ev("cmf", "a", 10, Status::Failure, None), &mut out);
     assert_eq!(reasons(&out), vec![(1, Some("R1".into()))]);
-    assert!(out.contains(&Change::Joined { key: at(0).key() }));
+    assert!(out.contains(&Change::Joined { key: at(0) }));
     assert_eq!(c.waiting(), 0);
 }
 
@@ -116,10 +116,10 @@ fn halves_without_partner_become_orphans_after_the_ttl() {
     c.detail(at(2), det("cmf", "b", "lonely"), &mut out); // dated by the watermark: 30 s
     assert!(!out.iter().any(|c| matches!(c, Change::Orphaned { .. })));
     c.event(at(3), ev("cmf", "z", 61, Status::Success, None), &mut out);
-    assert!(out.contains(&Change::Orphaned { key: at(0).key() }));
-    assert!(!out.contains(&Change::Orphaned { key: at(2).key() }));
+    assert!(out.contains(&Change::Orphaned { key: at(0) }));
+    assert!(!out.contains(&Change::Orphaned { key: at(2) }));
     c.event(at(4), ev("cmf", "z", 91, Status::Success, None), &mut out);
-    assert!(out.contains(&Change::Orphaned { key: at(2).key() }));
+    assert!(out.contains(&Change::Orphaned { key: at(2) }));
     assert_eq!(c.counts().orphaned, 2);
     // An orphan is not joined any more.
     c.detail(at(5), det("fedebom", "a", "late"), &mut out);
@@ -141,7 +141,7 @@ fn restored_state_joins_like_the_original() {
     let mut out2 = Vec::new();
     d.detail(at(2), det("fedebom", "a", "R"), &mut out2);
     d.event(at(3), ev("cmf", "b", 11, Status::Failure, None), &mut out2);
-    assert!(out2.contains(&Change::Attach { event_key: at(0).key(), reason: "R".into() }));
+    assert!(out2.contains(&Change::Attach { event: at(0), reason: "R".into() }));
     assert!(
         matches!(&out2[3], Change::Insert { event, .. } if event.failure_reason.as_deref() == Some("early"))
     );
@@ -181,5 +181,5 @@ fn each_source_keeps_its_own_clock() {
     c.event(far, ev("cmf", "z", 10_000, Status::Success, None), &mut out);
     assert!(!out.iter().any(|c| matches!(c, Change::Orphaned { .. })));
     c.event(at(1), ev("cmf", "y", 61, Status::Success, None), &mut out);
-    assert!(out.contains(&Change::Orphaned { key: at(0).key() }));
+    assert!(out.contains(&Change::Orphaned { key: at(0) }));
 }

@@ -15,6 +15,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("01_events", include_str!("../../migrations/sqlite/01_events.up.sql")),
     ("02_scan", include_str!("../../migrations/sqlite/02_scan.up.sql")),
     ("03_audit", include_str!("../../migrations/sqlite/03_audit.up.sql")),
+    ("04_origin_keys", include_str!("../../migrations/sqlite/04_origin_keys.up.sql")),
 ];
 
 /// A store in one SQLite file.
@@ -131,6 +132,37 @@ pub(crate) fn now_text() -> String {
 #[cfg(test)]
 mod tests {
     crate::event_store_suite!(crate::SqliteStore::in_memory().unwrap());
+
+    /// Source ids past 2^23 (where the old packed key turned negative) keep their rows apart.
+    #[test]
+    fn source_ids_past_two_to_the_twenty_three_keep_their_rows() {
+        use crate::EventStore;
+        use waymark_core::correlate::Change;
+        use waymark_core::pipeline::Batch;
+        use waymark_core::{Event, Origin, Status};
+        let mut s = super::SqliteStore::in_memory().unwrap();
+        for id in [1u32, (1 << 23) + 1, u32::MAX] {
+            s.connection()
+                .execute("INSERT INTO sources (id, kind, name) VALUES (?1, 'kafka', ?1)", [id])
+                .unwrap();
+        }
+        let mut batch = Batch::default();
+        for (i, source) in [1u32, (1 << 23) + 1, u32::MAX].into_iter().enumerate() {
+            let event = Event {
+                system_id: "cmf".into(),
+                checkpoint_id: format!("CP_{i}"),
+                ts_micros: i as i64,
+                status: Status::Success,
+                correlation_id: "many-sources".into(),
+                failure_reason: None,
+            };
+            batch.changes.push(Change::Insert { origin: Origin { source, position: 5 }, event });
+        }
+        s.commit(&batch).unwrap();
+        let sources: Vec<String> =
+            s.trace("many-sources").unwrap().into_iter().map(|r| r.source).collect();
+        assert_eq!(sources, ["1", &((1u32 << 23) + 1).to_string(), &u32::MAX.to_string()]);
+    }
 
     #[test]
     fn reopening_keeps_rows_and_schema_version() {

@@ -11,7 +11,7 @@ use waymark_core::pipeline::Counts;
 use crate::cli::Global;
 use crate::context::{load_config, open_store};
 use crate::output::{print_counts, thousands};
-use crate::source::ingest::{ingest, IngestReport, Input};
+use waymark_pipeline::ingest::{ingest, IngestReport, Input};
 
 #[derive(Debug, Args)]
 pub(crate) struct IngestArgs {

@@ -16,39 +16,39 @@ use waymark_core::pipeline::{Batch, Counts, Processor, DEAD_LETTER_MAX_RAW};
 use waymark_core::Origin;
 use waymark_store::EventStore;
 
-use super::file::{fingerprint, resume, Resume};
-use super::lines::{Frame, LineReader};
+use crate::file::{fingerprint, resume, Resume};
+use crate::lines::{Frame, LineReader};
 
 /// One input of `waymark ingest`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Input {
+pub enum Input {
     Stdin,
     File(PathBuf),
 }
 
 /// What happened to one input.
 #[derive(Debug, Clone, Default, serde::Serialize)]
-pub(crate) struct InputReport {
-    pub(crate) name: String,
+pub struct InputReport {
+    pub name: String,
     /// Position read from.
-    pub(crate) from: u64,
+    pub from: u64,
     /// Position reached (committed).
-    pub(crate) to: u64,
+    pub to: u64,
     /// Bytes after the last newline, left for the next run (a line still being written).
-    pub(crate) unterminated_bytes: u64,
+    pub unterminated_bytes: u64,
     /// Set when the file was truncated or replaced since the last run.
-    pub(crate) new_version: Option<&'static str>,
-    pub(crate) error: Option<String>,
+    pub new_version: Option<&'static str>,
+    pub error: Option<String>,
 }
 
 /// The outcome of an ingest run.
 #[derive(Debug, Default)]
-pub(crate) struct IngestReport {
-    pub(crate) counts: Counts,
-    pub(crate) inputs: Vec<InputReport>,
-    pub(crate) waiting: usize,
-    pub(crate) elapsed: Duration,
-    pub(crate) batches: u64,
+pub struct IngestReport {
+    pub counts: Counts,
+    pub inputs: Vec<InputReport>,
+    pub waiting: usize,
+    pub elapsed: Duration,
+    pub batches: u64,
 }
 
 struct Prepared {
@@ -61,7 +61,7 @@ struct Prepared {
 }
 
 /// Ingests the inputs in order; an input that cannot be read is reported and skipped.
-pub(crate) fn ingest(
+pub fn ingest(
     config: &Config,
     store: &mut dyn EventStore,
     inputs: &[Input],

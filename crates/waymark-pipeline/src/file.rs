@@ -7,14 +7,16 @@
 //! in one of them, while a file that only grew keeps both.
 
 use std::fs::File;
-use std::io;
+use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
+
+use flate2::read::MultiGzDecoder;
 
 const HEAD: u64 = 1024;
 const TAIL: u64 = 256;
 
 /// The fingerprint of `file`'s first `upto` bytes, as stored next to the position.
-pub(crate) fn fingerprint(file: &File, upto: u64) -> io::Result<String> {
+pub fn fingerprint(file: &File, upto: u64) -> io::Result<String> {
     let head = read_range(file, 0, upto.min(HEAD))?;
     let tail_start = upto.saturating_sub(TAIL);
     let tail = read_range(file, tail_start, upto - tail_start)?;
@@ -34,7 +36,7 @@ fn read_range(file: &File, offset: u64, len: u64) -> io::Result<Vec<u8>> {
 /// Whether `head` (a file's first bytes, at least its first KiB when it has one) agrees with
 /// the first-KiB part of a stored [`fingerprint`]: a cheap filter before comparing whole
 /// fingerprints of many candidate files.
-pub(crate) fn head_matches(head: &[u8], identity: &str) -> bool {
+pub fn head_matches(head: &[u8], identity: &str) -> bool {
     let mut parts = identity.split(':');
     let (Some(upto), Some(hash)) = (parts.next(), parts.next()) else { return false };
     let Ok(upto) = upto.parse::<u64>() else { return false };
@@ -42,9 +44,32 @@ pub(crate) fn head_matches(head: &[u8], identity: &str) -> bool {
     head.len() >= n && format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&head[..n])) == hash
 }
 
+/// Whether `file` is gzip-compressed, by its magic bytes (never by its name). Reads two
+/// bytes at offset 0 without moving the file's cursor.
+pub fn is_gzip(file: &File) -> io::Result<bool> {
+    let mut magic = [0u8; 2];
+    match file.read_exact_at(&mut magic, 0) {
+        Ok(()) => Ok(magic == [0x1f, 0x8b]),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// A reader of `file`'s content from its start: decompressed when it is gzip (by magic
+/// bytes), as is otherwise. The flag says which.
+pub fn open_maybe_gz(mut file: File) -> io::Result<(Box<dyn Read + Send>, bool)> {
+    let gz = is_gzip(&file)?;
+    file.seek(SeekFrom::Start(0))?;
+    if gz {
+        Ok((Box::new(MultiGzDecoder::new(file)), true))
+    } else {
+        Ok((Box::new(file), false))
+    }
+}
+
 /// What to do with a file given the position and identity stored for it.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Resume {
+pub enum Resume {
     /// Same file (possibly grown): continue at the position.
     At(u64),
     /// Shorter than the position, or different before it: a new version, read from 0.
@@ -52,12 +77,7 @@ pub(crate) enum Resume {
 }
 
 /// Decides where to resume reading `file` (of `len` bytes).
-pub(crate) fn resume(
-    file: &File,
-    len: u64,
-    position: u64,
-    identity: Option<&str>,
-) -> io::Result<Resume> {
+pub fn resume(file: &File, len: u64, position: u64, identity: Option<&str>) -> io::Result<Resume> {
     if position == 0 {
         return Ok(Resume::At(0));
     }
