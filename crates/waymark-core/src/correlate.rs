@@ -80,6 +80,9 @@ pub struct JoinCounts {
 
 type Key = (String, String);
 
+/// An orphan kept for a late partner: its origin and, for a reason, the reason.
+type RecentOrphan = (Origin, Option<String>);
+
 /// The join state and its rules.
 #[derive(Debug)]
 pub struct Correlator {
@@ -92,8 +95,19 @@ pub struct Correlator {
     /// key -> (kind, system, correlation id), to remove an expired half from its queue.
     index: HashMap<Origin, (PendingKind, Key)>,
     watermarks: HashMap<u32, i64>,
+    /// Sources whose input ended (stdin closed, a file version retired or read to its end):
+    /// their halves are timed by the latest event time of all sources from then on.
+    ended: HashSet<u32>,
+    /// The latest orphans of this run, so that a partner arriving after the time-to-live
+    /// still joins them (bounded by [`RECENT_ORPHANS`]; older ones are joined by the store
+    /// when their partner becomes an orphan in turn).
+    recent: HashMap<(PendingKind, Key), VecDeque<RecentOrphan>>,
+    recent_order: VecDeque<((PendingKind, Key), Origin)>,
     counts: JoinCounts,
 }
+
+/// Orphans kept in memory for a late partner.
+pub const RECENT_ORPHANS: usize = 65_536;
 
 impl Correlator {
     /// `joinable`: systems that log reasons separately; only their failures wait for one.
@@ -106,6 +120,9 @@ impl Correlator {
             expiry: HashMap::new(),
             index: HashMap::new(),
             watermarks: HashMap::new(),
+            ended: HashSet::new(),
+            recent: HashMap::new(),
+            recent_order: VecDeque::new(),
             counts: JoinCounts::default(),
         }
     }
@@ -127,6 +144,21 @@ impl Correlator {
         }
     }
 
+    /// Reloads the latest orphans a store kept (at most [`RECENT_ORPHANS`], oldest first), so
+    /// that a restart joins a late partner exactly as one uninterrupted run would.
+    pub fn restore_orphans(&mut self, orphans: impl IntoIterator<Item = Pending>) {
+        for p in orphans {
+            let k = (p.system_id, p.correlation_id);
+            if !self
+                .recent
+                .get(&(p.kind, k.clone()))
+                .is_some_and(|q| q.iter().any(|e| e.0 == p.key))
+            {
+                self.remember_orphan(p.kind, k, p.key, p.reason);
+            }
+        }
+    }
+
     /// Forgets the waiting halves that came from one source (a Kafka partition handed to
     /// another consumer, which reloads them from the store).
     pub fn forget_source(&mut self, source: u32) {
@@ -140,6 +172,22 @@ impl Correlator {
         }
         self.expiry.remove(&source);
         self.watermarks.remove(&source);
+        self.ended.remove(&source);
+    }
+
+    /// Marks a source as ended: no record will come from it any more. Its waiting halves no
+    /// longer wait for its own clock, which has stopped, but for the latest event time read
+    /// from any source; those already past the time-to-live by that clock become orphans now.
+    /// (An orphan still joins a partner that turns up later: see the store's late join.)
+    pub fn end_source(&mut self, source: u32, out: &mut Vec<Change>) {
+        if self.ended.insert(source) {
+            self.expire_ended(out);
+        }
+    }
+
+    /// The latest event time read from any source.
+    pub fn global_watermark(&self) -> Option<i64> {
+        self.watermarks.values().copied().max()
     }
 
     /// The event-time watermark of one source.
@@ -164,7 +212,11 @@ impl Correlator {
             && self.joinable.contains(&*event.system_id);
         if waits {
             let k = (event.system_id.to_string(), event.correlation_id.clone());
-            if let Some((reason_key, reason)) = self.take_reason(&k) {
+            let found = self.take_reason(&k).or_else(|| {
+                let (key, reason) = self.take_recent(PendingKind::Reason, &k)?;
+                Some((key, reason.unwrap_or_default()))
+            });
+            if let Some((reason_key, reason)) = found {
                 event.failure_reason = Some(reason);
                 self.counts.joined += 1;
                 out.push(Change::Joined { key: reason_key });
@@ -192,7 +244,10 @@ impl Correlator {
     /// Takes one failure detail; pushes the changes it causes.
     pub fn detail(&mut self, origin: Origin, detail: Detail, out: &mut Vec<Change>) {
         let k = (detail.system_id.to_string(), detail.correlation_id);
-        if let Some(event) = self.take_failure(&k) {
+        let found = self
+            .take_failure(&k)
+            .or_else(|| self.take_recent(PendingKind::Failure, &k).map(|(key, _)| key));
+        if let Some(event) = found {
             self.counts.joined += 1;
             out.push(Change::Joined { key: event });
             out.push(Change::Attach { event, reason: detail.failure_reason });
@@ -274,23 +329,86 @@ impl Correlator {
     /// Moves a source's watermark and turns its halves that outlived the time-to-live into
     /// orphans.
     fn advance(&mut self, source: u32, ts: i64, out: &mut Vec<Change>) {
+        let before = self.global_watermark();
         let wm = self.watermarks.entry(source).or_insert(ts);
         *wm = (*wm).max(ts);
         let wm = *wm;
-        let Some(expiry) = self.expiry.get_mut(&source) else { return };
-        while let Some(&(expires, key)) = expiry.first() {
+        self.expire(source, wm, out);
+        if !self.ended.is_empty() && before.is_none_or(|b| wm > b) {
+            self.expire_ended(out);
+        }
+    }
+
+    /// Expires the halves of ended sources by the latest event time of all sources.
+    fn expire_ended(&mut self, out: &mut Vec<Change>) {
+        let Some(global) = self.global_watermark() else { return };
+        let ended: Vec<u32> = self.ended.iter().copied().collect();
+        for source in ended {
+            self.expire(source, global, out);
+        }
+    }
+
+    /// Turns `source`'s halves that expire before `clock` into orphans.
+    fn expire(&mut self, source: u32, clock: i64, out: &mut Vec<Change>) {
+        let wm = clock;
+        loop {
+            let Some(expiry) = self.expiry.get_mut(&source) else { return };
+            let Some(&(expires, key)) = expiry.first() else { return };
             if expires >= wm {
-                break;
+                return;
             }
             expiry.pop_first();
             let Some((kind, k)) = self.index.remove(&key) else { continue };
-            match kind {
-                PendingKind::Failure => remove_where(&mut self.failures, &k, |e| e.1 == key),
-                PendingKind::Reason => remove_where(&mut self.reasons, &k, |e| e.1 == key),
-            }
+            let reason = match kind {
+                PendingKind::Failure => {
+                    remove_where(&mut self.failures, &k, |e| e.1 == key);
+                    None
+                }
+                PendingKind::Reason => {
+                    let reason = self
+                        .reasons
+                        .get(&k)
+                        .and_then(|q| q.iter().find(|e| e.1 == key))
+                        .map(|e| e.2.clone());
+                    remove_where(&mut self.reasons, &k, |e| e.1 == key);
+                    reason
+                }
+            };
             self.counts.orphaned += 1;
             out.push(Change::Orphaned { key });
+            self.remember_orphan(kind, k, key, reason);
         }
+    }
+}
+
+impl Correlator {
+    fn remember_orphan(&mut self, kind: PendingKind, k: Key, key: Origin, reason: Option<String>) {
+        if self.recent_order.len() >= RECENT_ORPHANS {
+            if let Some((old, old_key)) = self.recent_order.pop_front() {
+                if let Some(q) = self.recent.get_mut(&old) {
+                    q.retain(|e| e.0 != old_key);
+                    if q.is_empty() {
+                        self.recent.remove(&old);
+                    }
+                }
+            }
+        }
+        self.recent_order.push_back(((kind, k.clone()), key));
+        self.recent.entry((kind, k)).or_default().push_back((key, reason));
+    }
+
+    /// The oldest recent orphan of `kind` for this system and id.
+    fn take_recent(&mut self, kind: PendingKind, k: &Key) -> Option<(Origin, Option<String>)> {
+        let slot = (kind, k.clone());
+        let q = self.recent.get_mut(&slot)?;
+        let found = q.pop_front();
+        if q.is_empty() {
+            self.recent.remove(&slot);
+        }
+        if let Some((key, _)) = &found {
+            self.recent_order.retain(|e| e.1 != *key);
+        }
+        found
     }
 }
 

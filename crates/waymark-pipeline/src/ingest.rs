@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use waymark_core::config::Config;
+use waymark_core::correlate::RECENT_ORPHANS;
 use waymark_core::pipeline::{Batch, Counts, Processor, DEAD_LETTER_MAX_RAW};
 use waymark_core::Origin;
 use waymark_store::EventStore;
@@ -81,7 +82,17 @@ pub fn ingest(
     }
     let mut processor = Processor::new(config);
     let (waiting, watermark) = store.join_state().context("cannot load the join state")?;
+    let earlier: Vec<u32> = watermark.iter().map(|(s, _)| *s).collect();
     processor.restore(waiting, watermark);
+    processor.restore_orphans(store.recent_orphans(RECENT_ORPHANS)?);
+    // Sources of earlier runs that this run does not read have ended as far as it knows:
+    // their halves are timed by the clock of the sources read now.
+    let mut opening = Batch::default();
+    for source in earlier {
+        if !prepared.iter().any(|p| p.source == source) {
+            processor.end_source(source, &mut opening);
+        }
+    }
     let batch_records = config.ingest.batch_records as u64;
     let max = config.ingest.max_line_bytes;
     // Two batches in flight: the parser stays one batch ahead of the writer.
@@ -89,6 +100,9 @@ pub fn ingest(
     let (done_tx, done_rx) = mpsc::channel::<InputReport>();
     let waiting = std::thread::scope(|scope| -> anyhow::Result<usize> {
         let parser = scope.spawn(move || {
+            if !opening.changes.is_empty() && tx.send(opening).is_err() {
+                return processor.waiting();
+            }
             for p in prepared {
                 let r = run_input(&mut processor, p, batch_records, max, &tx);
                 if done_tx.send(r).is_err() {
@@ -225,7 +239,9 @@ fn run_input(
             return report;
         }
     }
-    if !batch.is_empty() || reached != position {
+    // Read to its end (or closed, for stdin): the source's clock stops here.
+    processor.end_source(source, &mut batch);
+    if !batch.is_empty() || !batch.changes.is_empty() || reached != position {
         flush(&mut batch, reached);
     }
     report.to = reached;

@@ -45,6 +45,14 @@ pub trait EventStore {
     /// The halves waiting that came from one source (a Kafka partition taken over).
     fn pending_of_source(&self, source: u32) -> Result<Vec<Pending>>;
 
+    /// The latest `limit` orphans (by event time, oldest first): a partner that turns up late
+    /// still joins them after a restart, as it would have in one uninterrupted run. A backend
+    /// without it only joins such pairs when the partner becomes an orphan in turn.
+    fn recent_orphans(&self, limit: usize) -> Result<Vec<Pending>> {
+        let _ = limit;
+        Ok(Vec::new())
+    }
+
     /// Stores a batch and the positions it reached, all or nothing.
     fn commit(&mut self, batch: &Batch) -> Result<()>;
 

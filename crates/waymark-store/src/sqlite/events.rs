@@ -49,6 +49,16 @@ impl EventStore for SqliteStore {
         self.pending_where("source_id = ?1", Some(source))
     }
 
+    fn recent_orphans(&self, limit: usize) -> Result<Vec<Pending>> {
+        let sql = format!(
+            "SELECT * FROM (SELECT source_id, position, kind, system_id, correlation_id, ts_us, reason \
+             FROM join_pending WHERE state = 'orphan' ORDER BY ts_us DESC, source_id DESC, position DESC \
+             LIMIT {}) ORDER BY ts_us, source_id, position",
+            limit.min(i64::MAX as usize)
+        );
+        self.pending_rows(&sql, &[])
+    }
+
     fn commit(&mut self, batch: &Batch) -> Result<()> {
         let now = now_text();
         let tx = self.conn.transaction()?;
@@ -307,8 +317,13 @@ impl SqliteStore {
             "SELECT source_id, position, kind, system_id, correlation_id, ts_us, reason FROM join_pending \
              WHERE state = 'waiting' AND {filter} ORDER BY source_id, position"
         );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
         let params: Vec<u32> = source.into_iter().collect();
+        self.pending_rows(&sql, &params)
+    }
+
+    /// Rows of `join_pending` selected by `sql` (its first seven columns as in `pending_where`).
+    fn pending_rows(&self, sql: &str, params: &[u32]) -> Result<Vec<Pending>> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
             let kind: String = r.get(2)?;
             Ok((
