@@ -53,6 +53,11 @@ impl<R: Read> LineReader<R> {
         }
     }
 
+    /// The reader underneath.
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
     /// The input offset just after the last frame returned.
     pub fn offset(&self) -> u64 {
         self.offset

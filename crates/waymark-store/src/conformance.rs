@@ -27,6 +27,7 @@ macro_rules! event_store_suite {
                 dead_letters_keep_raw_bytes_and_reason,
                 positions_past_two_to_the_forty_never_collide,
                 orphans_that_meet_their_partner_are_joined,
+                renaming_a_source_keeps_its_position_and_retires_the_old_holder,
             );
         }
     };
@@ -270,4 +271,24 @@ pub fn orphans_that_meet_their_partner_are_joined(s: &mut dyn EventStore) {
     let trace = s.trace("late").unwrap();
     assert_eq!(trace[0].event.failure_reason.as_deref(), Some("disk full"));
     assert_eq!(s.stats().unwrap().failures_without_reason, 0);
+}
+
+/// A file found under another path keeps its source (and position); whatever source held
+/// that path before is retired; a retired source found again is active again.
+pub fn renaming_a_source_keeps_its_position_and_retires_the_old_holder(s: &mut dyn EventStore) {
+    let a = s.source("file", "/logs/app.log").unwrap();
+    let old = s.source("file", "/logs/app.log.1").unwrap();
+    let mut batch = Batch::default();
+    batch.set_position(a.id, 42, Some("fp".into()));
+    s.commit(&batch).unwrap();
+    s.rename_source(a.id, "/logs/app.log.1").unwrap();
+    let moved = s.source("file", "/logs/app.log.1").unwrap();
+    assert_eq!((moved.id, moved.position), (a.id, 42));
+    assert!(s.sources().unwrap().iter().any(|r| r.id == old.id && r.kind == "file:retired"));
+    let fresh = s.source("file", "/logs/app.log").unwrap();
+    assert_ne!(fresh.id, a.id);
+    s.retire_source(a.id).unwrap();
+    s.rename_source(a.id, "/logs/app.log.2.gz").unwrap();
+    let back = s.source("file", "/logs/app.log.2.gz").unwrap();
+    assert_eq!((back.id, back.position), (a.id, 42));
 }

@@ -39,6 +39,11 @@ pub trait EventStore {
     /// new version's positions never collide with the old one's.
     fn retire_source(&mut self, id: u32) -> Result<()>;
 
+    /// Gives a source a new name (a file found under another path: renamed, rotated,
+    /// compressed), active again if it was retired. A source that held that name before is
+    /// retired: its content left the path.
+    fn rename_source(&mut self, id: u32, name: &str) -> Result<()>;
+
     /// The halves waiting for a partner and each source's event-time watermark.
     fn join_state(&self) -> Result<JoinState>;
 

@@ -38,6 +38,25 @@ impl EventStore for SqliteStore {
         Ok(())
     }
 
+    fn rename_source(&mut self, id: u32, name: &str) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        let now = now_text();
+        tx.execute(
+            "UPDATE sources SET kind = kind || ':retired', name = name || ' #' || id, updated_at = ?3 \
+             WHERE name = ?2 AND id != ?1 \
+             AND kind = (SELECT replace(kind, ':retired', '') FROM sources WHERE id = ?1)",
+            params![id, name, now],
+        )?;
+        // A retired version found again is active again, under its new name.
+        tx.execute(
+            "UPDATE sources SET name = ?2, kind = replace(kind, ':retired', ''), updated_at = ?3 \
+             WHERE id = ?1",
+            params![id, name, now],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     fn join_state(&self) -> Result<JoinState> {
         let waiting = self.pending_where("1 = 1", None)?;
         let watermarks =
