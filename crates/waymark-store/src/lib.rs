@@ -19,7 +19,7 @@ pub use audit::AuditStore;
 pub use error::StoreError;
 pub use model::{DeadLetterRow, EventRow, FailureFilter, PendingRow, SourceRow, StoreStats};
 pub use scan::ScanStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqlAnswer, SqlLimits, SqliteStore};
 
 use waymark_core::correlate::Pending;
 use waymark_core::pipeline::Batch;

@@ -2,7 +2,10 @@
 
 mod audit;
 mod events;
+mod readonly;
 mod scan;
+
+pub use readonly::{SqlAnswer, SqlLimits};
 
 use std::path::Path;
 
@@ -76,35 +79,6 @@ impl SqliteStore {
     /// The underlying connection, for the other concerns' modules and for tests.
     pub fn connection(&self) -> &Connection {
         &self.conn
-    }
-
-    /// Runs one read-only SQL statement and returns column names and rows as text
-    /// (`waymark sql`, like `sqlite3 -header`).
-    pub fn query_text(&self, sql: &str) -> Result<(Vec<String>, Vec<Vec<String>>)> {
-        let mut stmt = self.conn.prepare(sql)?;
-        if !stmt.readonly() {
-            return Err(StoreError::Refused("only a read-only statement is allowed".into()));
-        }
-        let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
-        let n = names.len();
-        let rows = stmt
-            .query_map([], |r| {
-                (0..n)
-                    .map(|i| {
-                        Ok(match r.get_ref(i)? {
-                            rusqlite::types::ValueRef::Null => String::new(),
-                            rusqlite::types::ValueRef::Integer(v) => v.to_string(),
-                            rusqlite::types::ValueRef::Real(v) => v.to_string(),
-                            rusqlite::types::ValueRef::Text(t) => {
-                                String::from_utf8_lossy(t).into_owned()
-                            }
-                            rusqlite::types::ValueRef::Blob(b) => format!("<{} bytes>", b.len()),
-                        })
-                    })
-                    .collect::<rusqlite::Result<Vec<String>>>()
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok((names, rows))
     }
 }
 
