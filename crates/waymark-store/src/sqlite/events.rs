@@ -218,7 +218,13 @@ impl EventStore for SqliteStore {
             let state: String = r.get(5)?;
 
             Ok(PendingRow {
-                kind: PendingKind::parse(&kind).unwrap_or(PendingKind::Failure),
+                kind: PendingKind::parse(&kind).ok_or_else(|| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        0,
+                        rusqlite::types::Type::Text,
+                        format!("corrupt join_pending.kind `{kind}`").into(),
+                    )
+                })?,
                 system_id: r.get(1)?,
                 correlation_id: r.get(2)?,
                 timestamp: ts_text(r.get(3)?),

@@ -138,6 +138,25 @@ mod tests {
         assert_eq!(sources, ["1", &((1u32 << 23) + 1).to_string(), &u32::MAX.to_string()]);
     }
 
+    /// A stored value that does not read back is an error, never a default.
+    #[test]
+    fn a_corrupt_stored_value_is_an_error() {
+        use crate::AuditStore;
+        use waymark_core::audit::{AuditRow, AuditUpsert, RunFilter, RunStatus};
+        let mut s = super::SqliteStore::in_memory().unwrap();
+        let mut row = AuditRow::new("DBT");
+        row.status = RunStatus::Success;
+        let up = AuditUpsert { run_key: "k".into(), row, logscan_id: None, log_file: None };
+        s.upsert_runs(&[up], None).unwrap();
+        assert_eq!(s.runs(&RunFilter::default()).unwrap().len(), 1);
+        s.connection().execute("UPDATE etl_log_audit SET status = 'BOGUS'", []).unwrap();
+        assert!(s.runs(&RunFilter::default()).is_err(), "a corrupt status read back as a value");
+        s.connection()
+            .execute("UPDATE etl_log_audit SET status = 'SUCCESS', source_name = 'not json'", [])
+            .unwrap();
+        assert!(s.runs(&RunFilter::default()).is_err(), "a corrupt list read back as a value");
+    }
+
     #[test]
     fn reopening_keeps_rows_and_schema_version() {
         let dir = tempfile::tempdir().unwrap();
