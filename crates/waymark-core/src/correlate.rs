@@ -185,6 +185,11 @@ impl Correlator {
         }
     }
 
+    /// The sources with a clock, in no order.
+    pub fn sources(&self) -> Vec<u32> {
+        self.watermarks.keys().copied().collect()
+    }
+
     /// The latest event time read from any source.
     pub fn global_watermark(&self) -> Option<i64> {
         self.watermarks.values().copied().max()

@@ -153,6 +153,11 @@ impl<'c> Processor<'c> {
         reject(batch, origin, b"", 0, Reject::new(RejectKind::Empty, "empty message"));
     }
 
+    /// The sources the join state knows (those with a clock).
+    pub fn sources(&self) -> Vec<u32> {
+        self.correlator.sources()
+    }
+
     /// Halves waiting for their partner now.
     pub fn waiting(&self) -> usize {
         self.correlator.waiting()

@@ -20,6 +20,7 @@ use waymark_store::{EventStore, SourceRow};
 
 use crate::file::{fingerprint, gz_fingerprint, head_matches, is_gzip, Tracking, HEAD};
 use crate::lines::{Frame, LineReader};
+use crate::writer::commit_with_retry;
 
 /// One input of `waymark ingest`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,62 +100,134 @@ impl InputReader {
     }
 }
 
-/// Ingests the inputs in order; an input that cannot be read is reported and skipped.
+/// Ingests the inputs in order, once (`waymark ingest`); an input that cannot be read is
+/// reported and skipped. Every input is read to its end, so its source ends with the run.
 pub fn ingest(
     config: &Config,
     store: &mut dyn EventStore,
     inputs: &[Input],
 ) -> anyhow::Result<IngestReport> {
-    let started = Instant::now();
-    let mut report = IngestReport::default();
-    let prepared = plan(store, inputs, &mut report)?;
-    let mut processor = Processor::new(config);
-    let (waiting, watermark) = store.join_state().context("cannot load the join state")?;
-    let earlier: Vec<u32> = watermark.iter().map(|(s, _)| *s).collect();
-    processor.restore(waiting, watermark);
-    processor.restore_orphans(store.recent_orphans(RECENT_ORPHANS)?);
-    // Sources of earlier runs that this run does not read have ended as far as it knows:
-    // their halves are timed by the clock of the sources read now.
-    let mut opening = Batch::default();
-    for source in earlier {
-        if !prepared.iter().any(|p| p.source == source) {
-            processor.end_source(source, &mut opening);
-        }
+    let mut ingest = Ingest::new(config);
+    ingest.cycle(store, inputs, Ends::AtEndOfInput)
+}
+
+/// When the sources read in a cycle end (their clocks stop; see [`Processor::end_source`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ends {
+    /// At the end of each input: a one-shot run.
+    AtEndOfInput,
+    /// Never while they are followed: a file that is followed may still grow. Sources no
+    /// longer among the inputs (retired, rotated away and gone) end.
+    WhenGone,
+}
+
+/// Files and stdin through the core into a store, cycle after cycle with the same join
+/// state in memory: one cycle for `waymark ingest`, one per poll when `waymark serve`
+/// follows files.
+#[derive(Debug)]
+pub struct Ingest<'c> {
+    config: &'c Config,
+    /// `None` until loaded from the store, and again after a failed commit (the store is the
+    /// truth: what was processed but not committed is read again).
+    processor: Option<Processor<'c>>,
+}
+
+impl<'c> Ingest<'c> {
+    pub fn new(config: &'c Config) -> Ingest<'c> {
+        Ingest { config, processor: None }
     }
-    let batch_records = config.ingest.batch_records as u64;
-    let max = config.ingest.max_line_bytes;
-    // Two batches in flight: the parser stays one batch ahead of the writer.
-    let (tx, rx) = mpsc::sync_channel::<Batch>(2);
-    let (done_tx, done_rx) = mpsc::channel::<InputReport>();
-    let waiting = std::thread::scope(|scope| -> anyhow::Result<usize> {
-        let parser = scope.spawn(move || {
-            if !opening.changes.is_empty() && tx.send(opening).is_err() {
-                return processor.waiting();
+
+    /// One pass over `inputs`: recognise each file (rotation, replacement), read what is new,
+    /// commit it with the positions it reached.
+    pub fn cycle(
+        &mut self,
+        store: &mut dyn EventStore,
+        inputs: &[Input],
+        ends: Ends,
+    ) -> anyhow::Result<IngestReport> {
+        let started = Instant::now();
+        let mut report = IngestReport::default();
+        let prepared = plan(store, inputs, &mut report)?;
+        let mut opening = Batch::default();
+        let mut processor = match self.processor.take() {
+            Some(p) => p,
+            None => {
+                let mut processor = Processor::new(self.config);
+                let (waiting, watermark) =
+                    store.join_state().context("cannot load the join state")?;
+                // Only the halves of files and stdin: a Kafka partition's halves belong to
+                // the consumer that holds the partition.
+                let ours: Vec<u32> = store
+                    .sources()?
+                    .into_iter()
+                    .filter(|s| s.kind.starts_with("file") || s.kind.starts_with("stdin"))
+                    .map(|s| s.id)
+                    .collect();
+                let waiting = waiting.into_iter().filter(|p| ours.contains(&p.key.source));
+                let watermark = watermark.into_iter().filter(|(s, _)| ours.contains(s));
+                processor.restore(waiting.collect(), watermark.collect());
+                processor.restore_orphans(store.recent_orphans(RECENT_ORPHANS)?);
+                processor
             }
-            for p in prepared {
-                let r = run_input(&mut processor, p, batch_records, max, &tx);
-                if done_tx.send(r).is_err() {
+        };
+        // Sources this cycle does not read have ended as far as it knows: their halves are
+        // timed by the clock of the sources read now.
+        let reading: Vec<u32> = prepared.iter().map(|p| p.source).collect();
+        for source in processor.sources() {
+            if !reading.contains(&source) {
+                processor.end_source(source, &mut opening);
+            }
+        }
+        let batch_records = self.config.ingest.batch_records as u64;
+        let max = self.config.ingest.max_line_bytes;
+        let end_each = ends == Ends::AtEndOfInput;
+        // Two batches in flight: the parser stays one batch ahead of the writer.
+        let (tx, rx) = mpsc::sync_channel::<Batch>(2);
+        let (done_tx, done_rx) = mpsc::channel::<InputReport>();
+        let outcome = std::thread::scope(|scope| -> anyhow::Result<Processor<'c>> {
+            let parser = scope.spawn(move || {
+                if !opening.changes.is_empty() && tx.send(opening).is_err() {
+                    return processor;
+                }
+                for p in prepared {
+                    let r = run_input(&mut processor, p, batch_records, max, end_each, &tx);
+                    if done_tx.send(r).is_err() {
+                        break;
+                    }
+                }
+                processor
+            });
+            let mut failed = None;
+            for batch in rx {
+                if let Err(e) = commit_with_retry(store, &batch) {
+                    // Stop the parser (it sees the channel close) and report.
+                    failed = Some(e);
                     break;
                 }
+                report.counts.add(&batch.counts);
+                report.batches += 1;
+                tracing::debug!(
+                    records = batch.counts.records,
+                    batches = report.batches,
+                    "batch committed"
+                );
             }
-            processor.waiting()
+            let processor =
+                parser.join().map_err(|_| anyhow::anyhow!("the parser thread panicked"))?;
+            match failed {
+                Some(e) => Err(e),
+                None => Ok(processor),
+            }
         });
-        for batch in rx {
-            store.commit(&batch).context("cannot commit a batch to the store")?;
-            report.counts.add(&batch.counts);
-            report.batches += 1;
-            tracing::debug!(
-                records = batch.counts.records,
-                batches = report.batches,
-                "batch committed"
-            );
-        }
-        parser.join().map_err(|_| anyhow::anyhow!("the parser thread panicked"))
-    })?;
-    report.inputs.extend(done_rx);
-    report.waiting = waiting;
-    report.elapsed = started.elapsed();
-    Ok(report)
+        // After a failed commit the join state in memory is ahead of the store: it is
+        // reloaded from the store at the next cycle.
+        let processor = outcome?;
+        report.waiting = processor.waiting();
+        self.processor = Some(processor);
+        report.inputs.extend(done_rx);
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
 }
 
 fn run_input(
@@ -162,6 +235,7 @@ fn run_input(
     p: Prepared,
     batch_records: u64,
     max: usize,
+    end_at_eof: bool,
     tx: &mpsc::SyncSender<Batch>,
 ) -> InputReport {
     let Prepared { source, position, reader, mut report } = p;
@@ -216,8 +290,11 @@ fn run_input(
             return report;
         }
     }
-    // Read to its end (or closed, for stdin): the source's clock stops here.
-    processor.end_source(source, &mut batch);
+    // Read to its end (or closed, for stdin): the source's clock stops here — unless the
+    // file is followed and may grow; stdin always ends.
+    if end_at_eof || is_stdin {
+        processor.end_source(source, &mut batch);
+    }
     if (!batch.is_empty() || !batch.changes.is_empty() || reached != position)
         && !flush(&mut batch, reached, &lines, &mut report)
     {

@@ -15,11 +15,11 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+pub use crate::writer::BoxedEventStore;
+use crate::writer::Writer;
 use anyhow::Context as _;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
@@ -28,12 +28,8 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use waymark_core::config::Config;
-use waymark_core::pipeline::{Batch, Counts, Processor, SourcePosition};
+use waymark_core::pipeline::{Batch, Counts, Processor};
 use waymark_core::Origin;
-use waymark_store::EventStore;
-
-/// A store handle the consumer can move to its writer thread.
-pub type BoxedEventStore = Box<dyn EventStore + Send>;
 
 use crate::simulate::SimRecord;
 
@@ -78,93 +74,6 @@ pub fn parse_settings(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
             Ok((k.trim().to_owned(), v.trim().to_owned()))
         })
         .collect()
-}
-
-/// What the writer reports for each batch it committed.
-struct Committed {
-    positions: Vec<SourcePosition>,
-    counts: Counts,
-}
-
-/// Commits batches to the store on its own thread, in order, acknowledging each.
-struct Writer {
-    tx: Option<SyncSender<Batch>>,
-    acks: Receiver<anyhow::Result<Committed>>,
-    handle: Option<JoinHandle<()>>,
-    in_flight: usize,
-}
-
-impl Writer {
-    fn spawn(mut store: BoxedEventStore) -> Writer {
-        let (tx, rx) = mpsc::sync_channel::<Batch>(2);
-        let (ack_tx, acks) = mpsc::channel();
-        let spawned = std::thread::Builder::new().name("store-writer".into()).spawn(move || {
-            for batch in rx {
-                let (t, records) = (Instant::now(), batch.len());
-                let done = commit_with_retry(store.as_mut(), &batch)
-                    .map(|()| Committed { positions: batch.positions, counts: batch.counts });
-                tracing::debug!(records, took = ?t.elapsed(), "batch committed");
-                if ack_tx.send(done).is_err() {
-                    return;
-                }
-            }
-        });
-        let handle = match spawned {
-            Ok(h) => Some(h),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot start the store writer");
-                None
-            }
-        };
-        Writer { tx: Some(tx), acks, handle, in_flight: 0 }
-    }
-
-    fn send(&mut self, batch: Batch) -> anyhow::Result<()> {
-        let tx = self.tx.as_ref().context("the store writer has stopped")?;
-        tx.send(batch).ok().context("the store writer has stopped")?;
-        self.in_flight += 1;
-        Ok(())
-    }
-
-    /// The next acknowledgement: waits for it when `block`, else only takes one that is there.
-    fn ack(&mut self, block: bool) -> Option<anyhow::Result<Committed>> {
-        if self.in_flight == 0 {
-            return None;
-        }
-        let ack = if block { self.acks.recv().ok() } else { self.acks.try_recv().ok() };
-        if ack.is_some() {
-            self.in_flight -= 1;
-        }
-        ack
-    }
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        self.tx.take();
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-/// The data stays in hand until the store takes it: a busy or failing store is retried with
-/// backoff for about a minute before the consumer gives up (uncommitted, so nothing is lost).
-fn commit_with_retry(store: &mut dyn EventStore, batch: &Batch) -> anyhow::Result<()> {
-    let mut delay = Duration::from_millis(100);
-    loop {
-        match store.commit(batch) {
-            Ok(()) => return Ok(()),
-            Err(e) if delay > Duration::from_secs(30) => {
-                return Err(e).context("cannot commit a batch to the store")
-            }
-            Err(e) => {
-                tracing::error!(error = %e, retry_in = ?delay, "cannot commit a batch to the store");
-                std::thread::sleep(delay);
-                delay *= 2;
-            }
-        }
-    }
 }
 
 struct Part {

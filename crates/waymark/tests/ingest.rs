@@ -232,9 +232,9 @@ fn config_check_reports_every_error_with_path_and_line() {
     let out = dir.cmd().arg("--config").arg(&bad).args(["config", "check"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.toml:4: system[4].match.regex: invalid regex"), "{err}");
+    assert!(err.contains("bad.toml:4: system[0].match.regex: invalid regex"), "{err}");
     assert!(
-        err.contains("bad.toml:5: system[4].pattern: no named capture `checkpoint_id`"),
+        err.contains("bad.toml:5: system[0].pattern: no named capture `checkpoint_id`"),
         "{err}"
     );
     let ok = dir.run(&["config", "check"]);

@@ -62,12 +62,18 @@ impl SqliteStore {
     }
 
     fn migrate(&mut self) -> Result<()> {
-        let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         let known = MIGRATIONS.len() as i64;
+        let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version == known {
+            return Ok(());
+        }
+        // The version is read again under the write lock: two processes opening a new store
+        // at once must not both run the migrations.
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version > known {
             return Err(StoreError::SchemaTooNew { found: version, known });
         }
-        let tx = self.conn.transaction()?;
         for (i, (_name, sql)) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", i as i64 + 1)?;
@@ -155,6 +161,23 @@ mod tests {
             .execute("UPDATE etl_log_audit SET status = 'SUCCESS', source_name = 'not json'", [])
             .unwrap();
         assert!(s.runs(&RunFilter::default()).is_err(), "a corrupt list read back as a value");
+    }
+
+    /// Processes that open a new store at once migrate it once (the version is read under
+    /// the write lock), and every one of them opens it.
+    #[test]
+    fn concurrent_opens_of_a_new_store_migrate_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let opened: Vec<bool> = std::thread::scope(|scope| {
+            let handles: Vec<_> =
+                (0..6).map(|_| scope.spawn(|| super::SqliteStore::open(&path).is_ok())).collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(opened.iter().all(|ok| *ok), "{opened:?}");
+        let s = super::SqliteStore::open(&path).unwrap();
+        let v: i64 = s.connection().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(v, super::MIGRATIONS.len() as i64);
     }
 
     #[test]
