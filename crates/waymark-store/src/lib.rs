@@ -9,15 +9,22 @@
 //! so a crash at any instant followed by a restart gives the same tables as one clean run.
 
 mod audit;
+#[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod error;
 mod model;
 mod scan;
 pub mod sqlite;
 
+/// The [`AuditStore`] suite's checks, for backends outside this crate.
+#[cfg(any(test, feature = "conformance"))]
+pub use audit::suite as audit_conformance;
 pub use audit::AuditStore;
 pub use error::StoreError;
 pub use model::{DeadLetterRow, EventRow, FailureFilter, PendingRow, SourceRow, StoreStats};
+/// The [`ScanStore`] suite's checks, for backends outside this crate.
+#[cfg(any(test, feature = "conformance"))]
+pub use scan::conformance as scan_conformance;
 pub use scan::ScanStore;
 pub use sqlite::{SqlAnswer, SqlLimits, SqliteStore};
 
