@@ -14,10 +14,12 @@
 pub mod audit;
 pub mod config;
 pub mod correlate;
+pub mod error;
 pub mod event;
 pub mod normalize;
 pub mod parse;
 pub mod pipeline;
 pub mod scan;
 
+pub use error::Error;
 pub use event::{correlation_hash, Detail, Event, Origin, Status};
