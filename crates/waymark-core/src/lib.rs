@@ -9,13 +9,17 @@
 //! - [`normalize`]: timestamps and statuses into the one event schema;
 //! - [`correlate`]: the join of split failures and the orphan time-to-live;
 //! - [`scan`]: scan rules compiled into one matcher, and system classification;
-//! - [`audit`]: extractors building one audit row per ETL run.
+//! - [`audit`]: extractors building one audit row per ETL run;
+//! - [`lineage`]: OpenLineage RunEvents read as audit rows;
+//! - [`answer`]: the answers to questions about the store (traces and verdicts, runs, pages).
 
+pub mod answer;
 pub mod audit;
 pub mod config;
 pub mod correlate;
 pub mod error;
 pub mod event;
+pub mod lineage;
 pub mod normalize;
 pub mod parse;
 pub mod pipeline;

@@ -26,6 +26,9 @@ pub enum StoreError {
     /// A statement refused by a guard (a read-only `sql`, a position fence).
     #[error("refused: {0}")]
     Refused(String),
+    /// A page cursor that this store did not give (or gave for another list).
+    #[error("{0}")]
+    InvalidCursor(String),
     /// A query stopped at its time limit.
     #[error("query stopped after its time limit of {0:?}")]
     Timeout(std::time::Duration),

@@ -13,6 +13,7 @@ mod audit;
 pub mod conformance;
 mod error;
 mod model;
+pub mod query;
 mod scan;
 pub mod sqlite;
 
@@ -22,6 +23,9 @@ pub use audit::suite as audit_conformance;
 pub use audit::AuditStore;
 pub use error::StoreError;
 pub use model::{DeadLetterRow, EventRow, FailureFilter, PendingRow, SourceRow, StoreStats};
+pub use query::{
+    DeadLetterQuery, FailureQuery, OrphanQuery, PageRequest, QueryStore, RunQuery, ScanResultQuery,
+};
 /// The [`ScanStore`] suite's checks, for backends outside this crate.
 #[cfg(any(test, feature = "conformance"))]
 pub use scan::conformance as scan_conformance;

@@ -156,7 +156,7 @@ impl AuditRow {
     }
 
     /// Bounds every text of the row (log content is untrusted).
-    fn bound(&mut self) {
+    pub(crate) fn bound(&mut self) {
         for v in [
             &mut self.folder_name,
             &mut self.workflow_name,
@@ -207,7 +207,7 @@ impl AuditRow {
 }
 
 /// Seconds as JSON: an integer when whole (`71`), else a decimal (`44.724175`).
-fn seconds_json(d: f64) -> serde_json::Value {
+pub(crate) fn seconds_json(d: f64) -> serde_json::Value {
     if d.fract() == 0.0 && d.abs() < 9.0e15 {
         serde_json::Value::from(d as i64)
     } else {

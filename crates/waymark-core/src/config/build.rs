@@ -51,6 +51,7 @@ impl Config {
         let parsers = Parsers::build(&raw, &ingest.timezone, c);
         let scan = super::scan::build(&raw.scan, &ingest.timezone, c);
         let audit = crate::audit::AuditConfig::build(&raw.audit, c);
+        super::source::validate(&raw.sources, c);
         Config { raw, ingest, parsers, scan, audit }
     }
 

@@ -9,6 +9,7 @@ mod audit;
 mod build;
 mod error;
 mod scan;
+mod source;
 
 use std::collections::BTreeMap;
 
@@ -20,6 +21,7 @@ pub use build::{Config, IngestConfig, BUILTIN_NAME};
 pub(crate) use error::Collector;
 pub use error::{ConfigError, ConfigErrors};
 pub use scan::{ScanRuleRaw, ScanSection, SystemSignatureRaw};
+pub use source::SourceRaw;
 
 /// The built-in configuration: the four seed systems, scan rule packs and audit mappings.
 /// It is one document kept in three files, one per concern.
@@ -50,6 +52,9 @@ pub struct RawConfig {
     /// How `audit` builds one row per ETL run.
     #[serde(default)]
     pub audit: AuditSection,
+    /// What `serve` reads continuously (none: `serve` only answers).
+    #[serde(default, rename = "source", skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<SourceRaw>,
 }
 
 /// `[ingest]`: limits and the join of split failures.
@@ -210,6 +215,8 @@ impl RawConfig {
         self.scan = self.scan.merge(user.scan);
         self.audit = self.audit.merge(user.audit);
         self.version = user.version.or(self.version);
+        // Sources are the user's alone: there are no built-in ones.
+        self.sources = user.sources;
         self
     }
 }

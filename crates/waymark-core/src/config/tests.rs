@@ -72,3 +72,51 @@ fn show_prints_a_config_that_loads_back_the_same() {
     assert_eq!(again.to_toml(), shown);
     assert_eq!(again.parsers.system_names(), c.parsers.system_names());
 }
+
+#[test]
+fn sources_parse_by_type_and_report_errors_with_paths() {
+    let text = r#"
+[[source]]
+type = "file"
+paths = ["/var/log/flows/*.log"]
+
+[[source]]
+type = "kafka"
+brokers = "127.0.0.1:9092"
+topics = ["flows"]
+settings = { "fetch.min.bytes" = "1" }
+
+[[source]]
+type = "scan"
+name = "etl"
+paths = ["/logs"]
+interval_secs = 30
+
+[[source]]
+type = "openlineage"
+"#;
+    let c = Config::load(Some(&ConfigSource { name: "u.toml", text })).unwrap();
+    let kinds: Vec<&str> = c.raw.sources.iter().map(SourceRaw::kind).collect();
+    assert_eq!(kinds, ["file", "kafka", "scan", "openlineage"]);
+    assert_eq!(c.raw.sources[0].name(0), "file-0");
+    assert_eq!(c.raw.sources[2].name(2), "etl");
+
+    let bad = r#"
+[[source]]
+type = "file"
+paths = []
+
+[[source]]
+type = "scan"
+name = "file-0"
+paths = ["/x"]
+interval_secs = 0
+"#;
+    let err = Config::load(Some(&ConfigSource { name: "u.toml", text: bad })).unwrap_err();
+    let text = err.to_string();
+    for want in ["source[0].paths", "source[1].name", "source[1].interval_secs"] {
+        assert!(text.contains(want), "{want} in {text}");
+    }
+    let unknown = "[[source]]\ntype = \"ftp\"\n";
+    assert!(Config::load(Some(&ConfigSource { name: "u.toml", text: unknown })).is_err());
+}

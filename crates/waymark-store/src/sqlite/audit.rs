@@ -9,7 +9,7 @@ use waymark_core::normalize::format_utc;
 use super::now_text;
 use crate::Result;
 
-const COLUMNS: &str = "run_key, logscan_id, system_type, folder_name, workflow_name, \
+pub(crate) const COLUMNS: &str = "run_key, logscan_id, system_type, folder_name, workflow_name, \
     session_name, run_id, start_micros, end_micros, status, source_rows, target_rows, \
     rejected_rows, source_name, target_name, error_message, log_file, extra, updated_at";
 
@@ -161,7 +161,7 @@ fn write_row(
     Ok(())
 }
 
-fn stored_run(r: &Row<'_>) -> rusqlite::Result<StoredRun> {
+pub(crate) fn stored_run(r: &Row<'_>) -> rusqlite::Result<StoredRun> {
     // A value this store wrote that does not read back is corruption: an error, never a
     // default that would pass for data.
     let corrupt = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| {

@@ -1,7 +1,8 @@
 //! The SQLite backend: one file, WAL journal, batched transactions, statements prepared once.
 
-mod audit;
+pub(crate) mod audit;
 mod events;
+mod query;
 mod readonly;
 mod scan;
 

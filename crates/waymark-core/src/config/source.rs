@@ -1,0 +1,107 @@
+//! `[[source]]`: what `waymark serve` reads continuously, one table per source, tagged by
+//! `type` (`file`, `kafka`, `scan`, `openlineage`). Parsed and validated here; run by the
+//! pipeline.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::Collector;
+
+/// One `[[source]]` table.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SourceRaw {
+    /// Files followed as they grow, rotated and appear.
+    File {
+        /// A name for status and metrics (default: `file-<n>`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// Paths and globs, e.g. `/var/log/flows/*.log`.
+        paths: Vec<String>,
+    },
+    /// A consumer-group member, as `waymark consume`.
+    Kafka {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// Bootstrap servers, `host:port,…`.
+        brokers: String,
+        topics: Vec<String>,
+        /// Consumer group (default `waymark`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<String>,
+        /// librdkafka settings, as `consume -X key=value`.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        settings: BTreeMap<String, String>,
+    },
+    /// Paths scanned every `interval_secs`, each scan followed by the audit of what changed.
+    Scan {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        paths: Vec<String>,
+        /// Seconds between scans (default 60).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        interval_secs: Option<u64>,
+    },
+    /// The OpenLineage receiver at `POST /api/v1/lineage` on the server's listener.
+    Openlineage {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
+}
+
+impl SourceRaw {
+    /// The `type` tag.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceRaw::File { .. } => "file",
+            SourceRaw::Kafka { .. } => "kafka",
+            SourceRaw::Scan { .. } => "scan",
+            SourceRaw::Openlineage { .. } => "openlineage",
+        }
+    }
+
+    /// The source's name: the one given, else `<type>-<index>`.
+    pub fn name(&self, index: usize) -> String {
+        let given = match self {
+            SourceRaw::File { name, .. }
+            | SourceRaw::Kafka { name, .. }
+            | SourceRaw::Scan { name, .. }
+            | SourceRaw::Openlineage { name } => name.clone(),
+        };
+        given.unwrap_or_else(|| format!("{}-{index}", self.kind()))
+    }
+}
+
+/// Checks the sources: required lists not empty, names unique, intervals positive.
+pub(crate) fn validate(sources: &[SourceRaw], c: &mut Collector<'_>) {
+    let mut names: Vec<String> = Vec::new();
+    for (i, s) in sources.iter().enumerate() {
+        let at = |field: &str| format!("source[{i}].{field}");
+        let name = s.name(i);
+        if names.contains(&name) {
+            c.push(at("name"), None, format!("the name `{name}` is used by another source"));
+        }
+        names.push(name);
+        match s {
+            SourceRaw::File { paths, .. } | SourceRaw::Scan { paths, .. } if paths.is_empty() => {
+                c.push(at("paths"), None, "must name at least one path");
+            }
+            SourceRaw::Kafka { brokers, topics, .. } => {
+                if brokers.trim().is_empty() {
+                    c.push(at("brokers"), None, "must name at least one broker");
+                }
+                if topics.is_empty() {
+                    c.push(at("topics"), None, "must name at least one topic");
+                }
+            }
+            _ => {}
+        }
+        if let SourceRaw::Scan { interval_secs: Some(0), .. } = s {
+            c.push(at("interval_secs"), None, "must be at least 1");
+        }
+    }
+    if sources.iter().filter(|s| matches!(s, SourceRaw::Openlineage { .. })).count() > 1 {
+        c.push("source", None, "at most one source of type `openlineage` (one receiver path)");
+    }
+}

@@ -1,0 +1,391 @@
+//! [`QueryStore`] for SQLite: keyset pagination on the tables' own sort keys, so a page costs
+//! the same wherever it starts.
+
+use rusqlite::{params, Row};
+use waymark_core::answer::{
+    CheckpointCount, Cursor, DeadLetterView, EventView, FlagClock, FlowTrace, HourCount,
+    OrphanView, Page, RunView, ScanResultView, SourceView, StatusView, Summary, SystemCount,
+};
+use waymark_core::audit::RunStatus;
+use waymark_core::correlation_hash;
+use waymark_core::normalize::format_utc;
+
+use super::SqliteStore;
+use crate::query::{
+    keyed_page, DeadLetterQuery, FailureQuery, OrphanQuery, PageRequest, QueryStore, RunQuery,
+    ScanResultQuery,
+};
+use crate::{EventStore, Result, StoreError};
+
+const EVENT_COLUMNS: &str = "e.system_id, e.checkpoint_id, e.timestamp, e.status, \
+     e.correlation_id, e.failure_reason, e.ts_us, s.name, e.position, e.source_id";
+const EVENT_FROM: &str = "events e JOIN sources s ON s.id = e.source_id";
+const HOUR_US: i64 = 3_600_000_000;
+
+impl QueryStore for SqliteStore {
+    fn flow(&self, correlation_id: &str) -> Result<FlowTrace> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM {EVENT_FROM} \
+             WHERE e.corr_hash = ?1 AND e.correlation_id = ?2 ORDER BY e.ts_us, e.source_id, e.position"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows =
+            stmt.query_map(params![correlation_hash(correlation_id), correlation_id], event_view)?;
+        let events = rows.map(|r| r.map(|(_, e)| e)).collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(FlowTrace::new(correlation_id, events))
+    }
+
+    fn failure_page(&self, q: &FailureQuery, page: &PageRequest) -> Result<Page<EventView>> {
+        let after = page.after(3)?;
+        let (after_ts, after_src, after_pos) =
+            after.map_or((i64::MIN, i64::MIN, i64::MIN), |c| (c.ints[0], c.ints[1], c.ints[2]));
+        // The lower bound on time uses the index; the origin breaks ties among equal times.
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM {EVENT_FROM} \
+             WHERE e.status = 'FAILURE' AND e.ts_us >= max(?1, ?2) AND e.ts_us < ?3 \
+               AND (e.ts_us > ?2 OR (e.source_id, e.position) > (?4, ?9)) \
+               AND (?5 IS NULL OR e.system_id = ?5) AND (?6 IS NULL OR e.checkpoint_id = ?6) \
+               AND (?7 = 0 OR e.failure_reason IS NULL) \
+             ORDER BY e.ts_us, e.source_id, e.position LIMIT ?8"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(
+            params![
+                q.since.unwrap_or(i64::MIN),
+                after_ts,
+                q.until.unwrap_or(i64::MAX),
+                after_src,
+                q.system,
+                q.checkpoint,
+                q.without_reason,
+                page.fetch(),
+                after_pos
+            ],
+            event_view,
+        )?;
+        let rows = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(keyed_page(rows, page.limit))
+    }
+
+    fn orphan_page(&self, q: &OrphanQuery, page: &PageRequest) -> Result<Page<OrphanView>> {
+        let after = page.after(3)?;
+        let (after_ts, after_src, after_pos) =
+            after.map_or((i64::MIN, i64::MIN, i64::MIN), |c| (c.ints[0], c.ints[1], c.ints[2]));
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT p.kind, p.system_id, p.correlation_id, p.ts_us, p.reason, s.name, \
+                    p.source_id, p.position \
+             FROM join_pending p JOIN sources s ON s.id = p.source_id \
+             WHERE p.state = 'orphan' AND p.ts_us >= max(?1, ?2) AND p.ts_us < ?3 \
+               AND (p.ts_us > ?2 OR (p.source_id, p.position) > (?4, ?8)) \
+               AND (?5 IS NULL OR p.system_id = ?5) AND (?6 IS NULL OR p.kind = ?6) \
+             ORDER BY p.ts_us, p.source_id, p.position LIMIT ?7",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                q.since.unwrap_or(i64::MIN),
+                after_ts,
+                q.until.unwrap_or(i64::MAX),
+                after_src,
+                q.system,
+                q.kind,
+                page.fetch(),
+                after_pos
+            ],
+            |r| {
+                let ts: i64 = r.get(3)?;
+                let (source, position): (i64, i64) = (r.get(6)?, r.get(7)?);
+                Ok((
+                    Cursor::new(&[ts, source, position]),
+                    OrphanView {
+                        kind: r.get(0)?,
+                        system_id: r.get(1)?,
+                        correlation_id: r.get(2)?,
+                        timestamp: format_utc(ts),
+                        failure_reason: r.get(4)?,
+                        source: r.get(5)?,
+                        position: position as u64,
+                    },
+                ))
+            },
+        )?;
+        let rows = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(keyed_page(rows, page.limit))
+    }
+
+    fn dead_letter_page(
+        &self,
+        q: &DeadLetterQuery,
+        page: &PageRequest,
+    ) -> Result<Page<DeadLetterView>> {
+        let after = page.after(1)?.map_or(i64::MIN, |c| c.ints[0]);
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT s.name, d.position, d.kind, d.reason, d.raw, d.raw_len, d.id FROM dead_letters d \
+             JOIN sources s ON s.id = d.source_id \
+             WHERE d.id > ?1 AND (?2 IS NULL OR d.kind = ?2) AND (?3 IS NULL OR s.name = ?3) \
+             ORDER BY d.id LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(params![after, q.kind, q.source, page.fetch()], |r| {
+            let raw: Vec<u8> = r.get(4)?;
+            Ok((
+                Cursor::new(&[r.get(6)?]),
+                DeadLetterView {
+                    source: r.get(0)?,
+                    position: r.get::<_, i64>(1)? as u64,
+                    kind: r.get(2)?,
+                    reason: r.get(3)?,
+                    raw: String::from_utf8_lossy(&raw).into_owned(),
+                    raw_len: r.get::<_, i64>(5)? as u64,
+                },
+            ))
+        })?;
+        let rows = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(keyed_page(rows, page.limit))
+    }
+
+    fn run_page(&self, q: &RunQuery, page: &PageRequest) -> Result<Page<RunView>> {
+        let mut after = page.after(2)?.map_or((i64::MAX, i64::MAX), |c| (c.ints[0], c.ints[1]));
+        // Flags are judged on the rows read, so flagged runs are read in chunks until a page
+        // (plus one row) is filled or the table ends.
+        let chunk: i64 = if q.flagged { 512 } else { page.fetch() };
+        let want = if page.limit == 0 { usize::MAX } else { page.limit + 1 };
+        let mut kept: Vec<(Cursor, RunView)> = Vec::new();
+        loop {
+            let rows = self.run_rows(q, after, chunk)?;
+            let read = rows.len();
+            for (key, view) in rows {
+                after = (key.ints[0], key.ints[1]);
+                if q.flagged && view.flags.is_empty() {
+                    continue;
+                }
+                kept.push((key, view));
+                if kept.len() == want {
+                    break;
+                }
+            }
+            if kept.len() == want || chunk < 0 || (read as i64) < chunk {
+                break;
+            }
+        }
+        Ok(keyed_page(kept, page.limit))
+    }
+
+    fn run(&self, run_key: &str, clock: FlagClock) -> Result<Option<RunView>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {}, id FROM etl_log_audit WHERE run_key = ?1",
+            super::audit::COLUMNS
+        ))?;
+        let mut rows = stmt.query([run_key])?;
+        match rows.next()? {
+            Some(r) => Ok(Some(RunView::new(&super::audit::stored_run(r)?, clock))),
+            None => Ok(None),
+        }
+    }
+
+    fn scan_result_page(
+        &self,
+        q: &ScanResultQuery,
+        page: &PageRequest,
+    ) -> Result<Page<ScanResultView>> {
+        let after = page.after(1)?.map_or(i64::MIN, |c| c.ints[0]);
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, logscan_id, file_path, system_type, line_number, byte_offset, rule, \
+                    severity, line, line_timestamp, scanned_at FROM logscan_results \
+             WHERE id > ?1 AND (?2 IS NULL OR system_type = ?2) AND (?3 IS NULL OR severity = ?3) \
+               AND (?4 IS NULL OR rule = ?4) AND (?5 IS NULL OR file_path = ?5) \
+               AND (?6 IS NULL OR logscan_id = ?6) \
+             ORDER BY id LIMIT ?7",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                after,
+                q.system_type,
+                q.severity,
+                q.rule,
+                q.file_path,
+                q.logscan_id,
+                page.fetch()
+            ],
+            |r| {
+                let id: i64 = r.get(0)?;
+                Ok((
+                    Cursor::new(&[id]),
+                    ScanResultView {
+                        id,
+                        logscan_id: r.get(1)?,
+                        file_path: r.get(2)?,
+                        system_type: r.get(3)?,
+                        line_number: r.get::<_, i64>(4)? as u64,
+                        byte_offset: r.get::<_, i64>(5)? as u64,
+                        rule: r.get(6)?,
+                        severity: r.get(7)?,
+                        line: r.get(8)?,
+                        line_timestamp: r.get(9)?,
+                        scanned_at: r.get(10)?,
+                    },
+                ))
+            },
+        )?;
+        let rows = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(keyed_page(rows, page.limit))
+    }
+
+    fn status(&self) -> Result<StatusView> {
+        let s = self.stats()?;
+        let sources = self
+            .sources()?
+            .into_iter()
+            .map(|r| SourceView { kind: r.kind, name: r.name, position: r.position })
+            .collect();
+        Ok(StatusView {
+            events: s.events,
+            failures: s.failures,
+            failures_without_reason: s.failures_without_reason,
+            waiting: s.waiting,
+            orphans: s.orphans,
+            dead_letters: s.dead_letters,
+            sources,
+        })
+    }
+
+    fn summary(&self, since: Option<i64>, until: Option<i64>) -> Result<Summary> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT system_id, checkpoint_id, status, ts_us - (((ts_us % ?3) + ?3) % ?3), count(*) \
+             FROM events WHERE ts_us >= ?1 AND ts_us < ?2 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 4",
+        )?;
+        let rows = stmt.query_map(
+            params![since.unwrap_or(i64::MIN), until.unwrap_or(i64::MAX), HOUR_US],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)? as u64,
+                ))
+            },
+        )?;
+        let mut summary = Summary {
+            since: since.map(format_utc),
+            until: until.map(format_utc),
+            events: 0,
+            failures: 0,
+            by_system: Vec::new(),
+            by_checkpoint: Vec::new(),
+            by_hour: Vec::new(),
+        };
+        let mut hours: std::collections::BTreeMap<i64, (u64, u64)> = Default::default();
+        for row in rows {
+            let (system, checkpoint, status, hour, n) = row?;
+            let failed = match status.as_str() {
+                "FAILURE" => true,
+                "SUCCESS" => false,
+                _ => return Err(StoreError::Corrupt { column: "events.status", value: status }),
+            };
+            let add = |success: &mut u64, failure: &mut u64| {
+                if failed {
+                    *failure += n;
+                } else {
+                    *success += n;
+                }
+            };
+            summary.events += n;
+            summary.failures += if failed { n } else { 0 };
+            if summary.by_system.last().is_none_or(|s| s.system_id != system) {
+                summary.by_system.push(SystemCount {
+                    system_id: system.clone(),
+                    success: 0,
+                    failure: 0,
+                });
+            }
+            if let Some(s) = summary.by_system.last_mut() {
+                add(&mut s.success, &mut s.failure);
+            }
+            if summary
+                .by_checkpoint
+                .last()
+                .is_none_or(|c| c.system_id != system || c.checkpoint_id != checkpoint)
+            {
+                summary.by_checkpoint.push(CheckpointCount {
+                    system_id: system,
+                    checkpoint_id: checkpoint,
+                    success: 0,
+                    failure: 0,
+                });
+            }
+            if let Some(c) = summary.by_checkpoint.last_mut() {
+                add(&mut c.success, &mut c.failure);
+            }
+            let h = hours.entry(hour).or_default();
+            add(&mut h.0, &mut h.1);
+        }
+        summary.by_hour = hours
+            .into_iter()
+            .map(|(hour, (success, failure))| HourCount {
+                hour: format_utc(hour),
+                success,
+                failure,
+            })
+            .collect();
+        Ok(summary)
+    }
+}
+
+impl SqliteStore {
+    /// Runs after `(start, id)` in the order newest start first (no start before all).
+    fn run_rows(
+        &self,
+        q: &RunQuery,
+        after: (i64, i64),
+        limit: i64,
+    ) -> Result<Vec<(Cursor, RunView)>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {}, id, coalesce(start_micros, 9223372036854775807) AS k FROM etl_log_audit
+             WHERE (k < ?1 OR (k = ?1 AND id < ?2))
+               AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR system_type = ?4)
+               AND (?5 IS NULL OR start_micros >= ?5) AND (?6 IS NULL OR start_micros < ?6)
+             ORDER BY k DESC, id DESC LIMIT ?7",
+            super::audit::COLUMNS
+        ))?;
+        let mut rows = stmt.query(params![
+            after.0,
+            after.1,
+            q.status.map(RunStatus::as_str),
+            q.system_type,
+            q.since,
+            q.until,
+            limit
+        ])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let n = r.as_ref().column_count();
+            let id: i64 = r.get(n - 2)?;
+            let k: i64 = r.get(n - 1)?;
+            out.push((Cursor::new(&[k, id]), RunView::new(&super::audit::stored_run(r)?, q.clock)));
+        }
+        Ok(out)
+    }
+}
+
+fn event_view(r: &Row<'_>) -> rusqlite::Result<(Cursor, EventView)> {
+    let ts_micros: i64 = r.get(6)?;
+    let (source, position): (i64, i64) = (r.get(9)?, r.get(8)?);
+    Ok((
+        Cursor::new(&[ts_micros, source, position]),
+        EventView {
+            system_id: r.get(0)?,
+            checkpoint_id: r.get(1)?,
+            timestamp: r.get(2)?,
+            status: r.get(3)?,
+            correlation_id: r.get(4)?,
+            failure_reason: r.get(5)?,
+            source: r.get(7)?,
+            position: r.get::<_, i64>(8)? as u64,
+            ts_micros,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    crate::query_store_suite!(crate::SqliteStore::in_memory().unwrap());
+}
