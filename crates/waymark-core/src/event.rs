@@ -40,27 +40,9 @@ impl fmt::Display for Status {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Origin {
     pub source: u32,
-    /// Byte offset of the record's first byte in a file, or the Kafka offset.
+    /// Byte offset of the record's first byte in a file (decompressed, for gzip), or the
+    /// Kafka offset. Stores keep it as a signed 64-bit integer: positions up to 2^63 - 1.
     pub position: u64,
-}
-
-impl Origin {
-    /// Bits of the key given to the position. 2^40 bytes is one TiB per file, and 2^40 Kafka
-    /// offsets is a trillion records per partition; the rest numbers the sources.
-    const POSITION_BITS: u32 = 40;
-
-    /// A single integer identity, used by stores as the row key (no extra index needed).
-    pub fn key(self) -> i64 {
-        ((self.source as i64) << Self::POSITION_BITS)
-            | (self.position as i64 & ((1 << Self::POSITION_BITS) - 1))
-    }
-
-    pub fn from_key(key: i64) -> Origin {
-        Origin {
-            source: (key >> Self::POSITION_BITS) as u32,
-            position: (key & ((1 << Self::POSITION_BITS) - 1)) as u64,
-        }
-    }
 }
 
 /// One normalized event: the seed's six columns plus time as a number for ordering.

@@ -17,6 +17,7 @@ pub mod answer;
 pub mod audit;
 pub mod config;
 pub mod correlate;
+pub mod error;
 pub mod event;
 pub mod lineage;
 pub mod normalize;
@@ -24,4 +25,5 @@ pub mod parse;
 pub mod pipeline;
 pub mod scan;
 
+pub use error::Error;
 pub use event::{correlation_hash, Detail, Event, Origin, Status};

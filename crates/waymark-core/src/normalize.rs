@@ -26,32 +26,28 @@ pub enum TsFormat {
 }
 
 impl TsFormat {
-    pub fn parse(spec: &str) -> Result<TsFormat, String> {
+    pub fn parse(spec: &str) -> Result<TsFormat, crate::Error> {
         Ok(match spec {
             "iso8601" | "rfc3339" => TsFormat::Iso8601,
             "epoch_secs" => TsFormat::EpochSecs,
             "epoch_millis" => TsFormat::EpochMillis,
             s if s.contains('%') => TsFormat::Strftime(s.to_owned()),
-            s => {
-                return Err(format!(
-                    "unknown timestamp format `{s}` (expected iso8601, epoch_secs, epoch_millis \
-                     or a strftime pattern)"
-                ))
-            }
+            s => return Err(crate::Error::TimeFormat(s.to_owned())),
         })
     }
 }
 
 /// Parses a zone name: `UTC`, a fixed offset like `+02:00`, or an IANA name.
-pub fn parse_zone(name: &str) -> Result<TimeZone, String> {
+pub fn parse_zone(name: &str) -> Result<TimeZone, crate::Error> {
+    let bad = |e: jiff::Error| crate::Error::Zone { name: name.to_owned(), reason: e.to_string() };
     if name.eq_ignore_ascii_case("utc") || name == "Z" {
         return Ok(TimeZone::UTC);
     }
     if let Some(secs) = parse_offset(name.as_bytes()) {
-        let offset = jiff::tz::Offset::from_seconds(secs).map_err(|e| e.to_string())?;
+        let offset = jiff::tz::Offset::from_seconds(secs).map_err(bad)?;
         return Ok(TimeZone::fixed(offset));
     }
-    TimeZone::get(name).map_err(|e| format!("unknown time zone `{name}`: {e}"))
+    TimeZone::get(name).map_err(bad)
 }
 
 /// Reads timestamps in an ordered list of formats, zoneless ones in a given zone.

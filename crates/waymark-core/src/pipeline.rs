@@ -128,6 +128,20 @@ impl<'c> Processor<'c> {
         self.correlator.restore(waiting, watermarks);
     }
 
+    /// Reloads the latest orphans a store kept (see [`Correlator::restore_orphans`]).
+    pub fn restore_orphans(&mut self, orphans: Vec<Pending>) {
+        self.correlator.restore_orphans(orphans);
+    }
+
+    /// The input of `source` ended (see [`Correlator::end_source`]): its halves are timed by
+    /// the latest event time of all sources from now on; those already expired by it become
+    /// orphans in `batch`.
+    pub fn end_source(&mut self, source: u32, batch: &mut Batch) {
+        let before = self.correlator.counts();
+        self.correlator.end_source(source, &mut batch.changes);
+        batch.counts.orphaned += self.correlator.counts().orphaned - before.orphaned;
+    }
+
     /// Forgets the halves waiting from one source (see [`Correlator::forget_source`]).
     pub fn forget_source(&mut self, source: u32) {
         self.correlator.forget_source(source);
@@ -137,6 +151,11 @@ impl<'c> Processor<'c> {
     pub fn empty(&mut self, origin: Origin, batch: &mut Batch) {
         batch.counts.records += 1;
         reject(batch, origin, b"", 0, Reject::new(RejectKind::Empty, "empty message"));
+    }
+
+    /// The sources the join state knows (those with a clock).
+    pub fn sources(&self) -> Vec<u32> {
+        self.correlator.sources()
     }
 
     /// Halves waiting for their partner now.

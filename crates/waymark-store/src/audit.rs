@@ -52,15 +52,16 @@ macro_rules! audit_store_suite {
             #[test]
             fn $name() {
                 let mut store = $make;
-                $crate::audit::suite::$name(&mut store, &$scanned);
+                $crate::audit_conformance::$name(&mut store, &$scanned);
             }
         )*
     };
 }
 
-/// The checks, one plain function each (compiled for tests only).
-#[cfg(test)]
-pub(crate) mod suite {
+/// The checks, one plain function each: compiled for this crate's tests and, with the
+/// `conformance` feature, for any backend outside it.
+#[cfg(any(test, feature = "conformance"))]
+pub mod suite {
     use waymark_core::audit::{
         AuditRow, AuditUpsert, RunFilter, RunStatus, StoredRun, UpsertSummary,
     };
@@ -68,7 +69,7 @@ pub(crate) mod suite {
     use super::AuditStore;
 
     /// Records a scanned file version: `(store, logscan_id, path, system_type, position)`.
-    pub(crate) type ScannedFn<S> = dyn Fn(&S, i64, &str, &str, u64);
+    pub type ScannedFn<S> = dyn Fn(&S, i64, &str, &str, u64);
 
     fn upsert(key: &str, row: AuditRow) -> AuditUpsert {
         AuditUpsert {
@@ -94,7 +95,7 @@ pub(crate) mod suite {
         s.runs(&RunFilter::default()).unwrap()
     }
 
-    pub(crate) fn upsert_inserts_then_updates_by_key<S: AuditStore>(s: &mut S, _: &ScannedFn<S>) {
+    pub fn upsert_inserts_then_updates_by_key<S: AuditStore>(s: &mut S, _: &ScannedFn<S>) {
         let a = upsert("k1", session(RunStatus::Running));
         let sum = s.upsert_runs(std::slice::from_ref(&a), None).unwrap();
         assert_eq!(sum, UpsertSummary { inserted: 1, updated: 0, unchanged: 0 });
@@ -113,7 +114,7 @@ pub(crate) mod suite {
         assert!(k1.updated_at.ends_with('Z'));
     }
 
-    pub(crate) fn upsert_never_blanks_a_known_value<S: AuditStore>(s: &mut S, _: &ScannedFn<S>) {
+    pub fn upsert_never_blanks_a_known_value<S: AuditStore>(s: &mut S, _: &ScannedFn<S>) {
         let mut first = session(RunStatus::Running);
         first.start_time = Some(1_736_128_804_000_000);
         first.source_rows = Some(88_000);
@@ -135,17 +136,14 @@ pub(crate) mod suite {
         assert_eq!(r.status, RunStatus::Success);
     }
 
-    pub(crate) fn status_never_goes_back_to_running<S: AuditStore>(s: &mut S, _: &ScannedFn<S>) {
+    pub fn status_never_goes_back_to_running<S: AuditStore>(s: &mut S, _: &ScannedFn<S>) {
         s.upsert_runs(&[upsert("k", session(RunStatus::Failure))], None).unwrap();
         s.upsert_runs(&[upsert("k", session(RunStatus::Running))], None).unwrap();
         s.upsert_runs(&[upsert("k", session(RunStatus::Unknown))], None).unwrap();
         assert_eq!(all(s)[0].row.status, RunStatus::Failure);
     }
 
-    pub(crate) fn lists_merge_in_order_without_duplicates<S: AuditStore>(
-        s: &mut S,
-        _: &ScannedFn<S>,
-    ) {
+    pub fn lists_merge_in_order_without_duplicates<S: AuditStore>(s: &mut S, _: &ScannedFn<S>) {
         let mut a = session(RunStatus::Running);
         a.source_name = vec!["ORDERS".into(), "CUSTOMERS".into()];
         s.upsert_runs(&[upsert("k", a)], None).unwrap();
@@ -158,10 +156,7 @@ pub(crate) mod suite {
         assert_eq!(r.target_name, vec!["F"]);
     }
 
-    pub(crate) fn runs_filter_by_status_system_and_time<S: AuditStore>(
-        s: &mut S,
-        _: &ScannedFn<S>,
-    ) {
+    pub fn runs_filter_by_status_system_and_time<S: AuditStore>(s: &mut S, _: &ScannedFn<S>) {
         let mut rows = Vec::new();
         for (i, (system, status)) in [
             ("INFA_SESSION", RunStatus::Success),
@@ -199,10 +194,7 @@ pub(crate) mod suite {
         );
     }
 
-    pub(crate) fn pending_audits_follow_scan_positions<S: AuditStore>(
-        s: &mut S,
-        scanned: &ScannedFn<S>,
-    ) {
+    pub fn pending_audits_follow_scan_positions<S: AuditStore>(s: &mut S, scanned: &ScannedFn<S>) {
         scanned(s, 1, "/logs/a.log", "INFA_SESSION", 100);
         scanned(s, 2, "/logs/b.log", "UNKNOWN", 50);
         scanned(s, 3, "/logs/c.json", "DBT", 70);
@@ -220,7 +212,7 @@ pub(crate) mod suite {
         assert_eq!((pending[0].logscan_id, pending[0].position), (1, 180));
     }
 
-    pub(crate) fn text_from_logs_is_stored_verbatim<S: AuditStore>(s: &mut S, _: &ScannedFn<S>) {
+    pub fn text_from_logs_is_stored_verbatim<S: AuditStore>(s: &mut S, _: &ScannedFn<S>) {
         let mut r = session(RunStatus::Failure);
         r.error_message =
             Some("ORA-00942: 'x'); DROP TABLE etl_log_audit; --\n\"quoted\" ✓".into());

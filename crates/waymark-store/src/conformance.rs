@@ -25,6 +25,9 @@ macro_rules! event_store_suite {
                 failures_filter_by_system_and_time,
                 join_state_survives_and_orphans_are_queryable,
                 dead_letters_keep_raw_bytes_and_reason,
+                positions_past_two_to_the_forty_never_collide,
+                orphans_that_meet_their_partner_are_joined,
+                renaming_a_source_keeps_its_position_and_retires_the_old_holder,
             );
         }
     };
@@ -157,7 +160,7 @@ pub fn join_state_survives_and_orphans_are_queryable(s: &mut dyn EventStore) {
     let src = s.source("file", "/x").unwrap().id;
     let o = |pos| Origin { source: src, position: pos };
     let failure = Pending {
-        key: o(0).key(),
+        key: o(0),
         kind: PendingKind::Failure,
         system_id: "fedebom".into(),
         correlation_id: "a".into(),
@@ -165,7 +168,7 @@ pub fn join_state_survives_and_orphans_are_queryable(s: &mut dyn EventStore) {
         reason: None,
     };
     let reason = Pending {
-        key: o(1).key(),
+        key: o(1),
         kind: PendingKind::Reason,
         system_id: "cmf".into(),
         correlation_id: "b".into(),
@@ -181,9 +184,9 @@ pub fn join_state_survives_and_orphans_are_queryable(s: &mut dyn EventStore) {
     assert_eq!(s.pending_of_source(src).unwrap(), vec![failure.clone(), reason]);
     assert!(s.pending_of_source(src + 1).unwrap().is_empty());
     let mut b = Batch::default();
-    b.changes.push(Change::Joined { key: o(0).key() });
-    b.changes.push(Change::Attach { event_key: o(0).key(), reason: "late".into() });
-    b.changes.push(Change::Orphaned { key: o(1).key() });
+    b.changes.push(Change::Joined { key: o(0) });
+    b.changes.push(Change::Attach { event: o(0), reason: "late".into() });
+    b.changes.push(Change::Orphaned { key: o(1) });
     s.commit(&b).unwrap();
     assert!(s.join_state().unwrap().0.is_empty());
     assert_eq!(s.trace("a").unwrap()[0].event.failure_reason.as_deref(), Some("late"));
@@ -213,4 +216,79 @@ pub fn dead_letters_keep_raw_bytes_and_reason(s: &mut dyn EventStore) {
     assert_eq!((d[0].source.as_str(), d[0].position, d[0].kind.as_str()), ("-", 99, "nul_byte"));
     assert_eq!(d[0].raw, b"\xff\x00bad");
     assert_eq!(d[0].reason, "NUL byte at offset 1");
+}
+
+/// Positions are 63-bit: a record at 2^40 (where the old packed key wrapped to 0) and one at
+/// the largest position are both stored, and neither collides with position 0.
+pub fn positions_past_two_to_the_forty_never_collide(s: &mut dyn EventStore) {
+    let src = s.source("kafka", "raw-logs/0").unwrap();
+    let positions = [0u64, 1 << 40, (1 << 40) + 1, 1 << 62, i64::MAX as u64];
+    let mut batch = Batch::default();
+    for (i, pos) in positions.iter().enumerate() {
+        let e = event("big-offsets", "cmf", &format!("CP_{i}"), i as i64, Status::Success, None);
+        insert(&mut batch, src.id, *pos, e);
+    }
+    batch.set_position(src.id, i64::MAX as u64, None);
+    s.commit(&batch).unwrap();
+    s.commit(&batch).unwrap();
+    let rows = s.trace("big-offsets").unwrap();
+    let got: Vec<u64> = rows.iter().map(|r| r.position).collect();
+    assert_eq!(got, positions, "every position stored once, unchanged");
+    assert_eq!(s.source("kafka", "raw-logs/0").unwrap().position, i64::MAX as u64);
+}
+
+/// A failure and its reason that each outlived the time-to-live on their own (for instance
+/// the reason's source ended first) are joined when the second becomes an orphan.
+pub fn orphans_that_meet_their_partner_are_joined(s: &mut dyn EventStore) {
+    let a = s.source("file", "/a.log").unwrap();
+    let b = s.source("file", "/b.log").unwrap();
+    let o = |source: u32, position: u64| Origin { source, position };
+    let mut first = Batch::default();
+    first.changes.push(Change::Wait(Pending {
+        key: o(b.id, 7),
+        kind: PendingKind::Reason,
+        system_id: "cmf".into(),
+        correlation_id: "late".into(),
+        ts_micros: 5,
+        reason: Some("disk full".into()),
+    }));
+    first.changes.push(Change::Orphaned { key: o(b.id, 7) });
+    s.commit(&first).unwrap();
+    assert_eq!(s.orphans(0).unwrap().len(), 1);
+    let mut second = Batch::default();
+    insert(&mut second, a.id, 3, event("late", "cmf", "CP", 10, Status::Failure, None));
+    second.changes.push(Change::Wait(Pending {
+        key: o(a.id, 3),
+        kind: PendingKind::Failure,
+        system_id: "cmf".into(),
+        correlation_id: "late".into(),
+        ts_micros: 10,
+        reason: None,
+    }));
+    second.changes.push(Change::Orphaned { key: o(a.id, 3) });
+    s.commit(&second).unwrap();
+    assert!(s.orphans(0).unwrap().is_empty(), "both halves left the orphans");
+    let trace = s.trace("late").unwrap();
+    assert_eq!(trace[0].event.failure_reason.as_deref(), Some("disk full"));
+    assert_eq!(s.stats().unwrap().failures_without_reason, 0);
+}
+
+/// A file found under another path keeps its source (and position); whatever source held
+/// that path before is retired; a retired source found again is active again.
+pub fn renaming_a_source_keeps_its_position_and_retires_the_old_holder(s: &mut dyn EventStore) {
+    let a = s.source("file", "/logs/app.log").unwrap();
+    let old = s.source("file", "/logs/app.log.1").unwrap();
+    let mut batch = Batch::default();
+    batch.set_position(a.id, 42, Some("fp".into()));
+    s.commit(&batch).unwrap();
+    s.rename_source(a.id, "/logs/app.log.1").unwrap();
+    let moved = s.source("file", "/logs/app.log.1").unwrap();
+    assert_eq!((moved.id, moved.position), (a.id, 42));
+    assert!(s.sources().unwrap().iter().any(|r| r.id == old.id && r.kind == "file:retired"));
+    let fresh = s.source("file", "/logs/app.log").unwrap();
+    assert_ne!(fresh.id, a.id);
+    s.retire_source(a.id).unwrap();
+    s.rename_source(a.id, "/logs/app.log.2.gz").unwrap();
+    let back = s.source("file", "/logs/app.log.2.gz").unwrap();
+    assert_eq!((back.id, back.position), (a.id, 42));
 }

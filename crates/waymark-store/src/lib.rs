@@ -9,6 +9,7 @@
 //! so a crash at any instant followed by a restart gives the same tables as one clean run.
 
 mod audit;
+#[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod error;
 mod model;
@@ -16,14 +17,20 @@ pub mod query;
 mod scan;
 pub mod sqlite;
 
+/// The [`AuditStore`] suite's checks, for backends outside this crate.
+#[cfg(any(test, feature = "conformance"))]
+pub use audit::suite as audit_conformance;
 pub use audit::AuditStore;
 pub use error::StoreError;
 pub use model::{DeadLetterRow, EventRow, FailureFilter, PendingRow, SourceRow, StoreStats};
 pub use query::{
     DeadLetterQuery, FailureQuery, OrphanQuery, PageRequest, QueryStore, RunQuery, ScanResultQuery,
 };
+/// The [`ScanStore`] suite's checks, for backends outside this crate.
+#[cfg(any(test, feature = "conformance"))]
+pub use scan::conformance as scan_conformance;
 pub use scan::ScanStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqlAnswer, SqlLimits, SqliteStore};
 
 use waymark_core::correlate::Pending;
 use waymark_core::pipeline::Batch;
@@ -43,11 +50,24 @@ pub trait EventStore {
     /// new version's positions never collide with the old one's.
     fn retire_source(&mut self, id: u32) -> Result<()>;
 
+    /// Gives a source a new name (a file found under another path: renamed, rotated,
+    /// compressed), active again if it was retired. A source that held that name before is
+    /// retired: its content left the path.
+    fn rename_source(&mut self, id: u32, name: &str) -> Result<()>;
+
     /// The halves waiting for a partner and each source's event-time watermark.
     fn join_state(&self) -> Result<JoinState>;
 
     /// The halves waiting that came from one source (a Kafka partition taken over).
     fn pending_of_source(&self, source: u32) -> Result<Vec<Pending>>;
+
+    /// The latest `limit` orphans (by event time, oldest first): a partner that turns up late
+    /// still joins them after a restart, as it would have in one uninterrupted run. A backend
+    /// without it only joins such pairs when the partner becomes an orphan in turn.
+    fn recent_orphans(&self, limit: usize) -> Result<Vec<Pending>> {
+        let _ = limit;
+        Ok(Vec::new())
+    }
 
     /// Stores a batch and the positions it reached, all or nothing.
     fn commit(&mut self, batch: &Batch) -> Result<()>;

@@ -358,7 +358,7 @@ pub mod conformance {
         let mut batch = Batch::default();
         for i in 0..6_u64 {
             let kind = if i % 2 == 0 { PendingKind::Failure } else { PendingKind::Reason };
-            let key = Origin { source: src.id, position: i }.key();
+            let key = Origin { source: src.id, position: i };
             batch.changes.push(Change::Wait(Pending {
                 key,
                 kind,

@@ -60,16 +60,16 @@ macro_rules! scan_store_suite {
             #[test]
             fn $name() {
                 let mut store = $make;
-                $crate::scan::conformance::$name(&mut store);
+                $crate::scan_conformance::$name(&mut store);
             }
         )*
     };
 }
 
-/// The checks of [`scan_store_suite!`](crate::scan_store_suite), one function each (the
-/// backends live in this crate, so the suite is compiled for its tests only).
-#[cfg(test)]
-pub(crate) mod conformance {
+/// The checks of [`scan_store_suite!`](crate::scan_store_suite), one function each: compiled
+/// for this crate's tests and, with the `conformance` feature, for any backend outside it.
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance {
     use waymark_core::scan::{ScanCommit, ScanResult, ScannedFile};
 
     use super::ScanStore;
@@ -99,7 +99,7 @@ pub(crate) mod conformance {
         }
     }
 
-    pub(crate) fn a_version_starts_empty_and_active(s: &mut dyn ScanStore) {
+    pub fn a_version_starts_empty_and_active(s: &mut dyn ScanStore) {
         let id = s.begin_version(&file("/logs/a.log"), None).unwrap();
         let active = s.active_scanned_files().unwrap();
         assert_eq!(active.len(), 1);
@@ -109,7 +109,7 @@ pub(crate) mod conformance {
         assert!(s.scan_results(id).unwrap().is_empty());
     }
 
-    pub(crate) fn results_and_position_commit_together(s: &mut dyn ScanStore) {
+    pub fn results_and_position_commit_together(s: &mut dyn ScanStore) {
         let id = s.begin_version(&file("/logs/a.log"), None).unwrap();
         let mut f = file("/logs/a.log");
         f.logscan_id = id;
@@ -135,7 +135,7 @@ pub(crate) mod conformance {
         assert_eq!(s.scanned_file(id).unwrap().unwrap().position, 120);
     }
 
-    pub(crate) fn a_new_version_supersedes_the_old_one(s: &mut dyn ScanStore) {
+    pub fn a_new_version_supersedes_the_old_one(s: &mut dyn ScanStore) {
         let old = s.begin_version(&file("/logs/a.log"), None).unwrap();
         let new = s.begin_version(&file("/logs/a.log"), Some(old)).unwrap();
         assert_ne!(old, new);
@@ -147,7 +147,7 @@ pub(crate) mod conformance {
         assert_eq!(s.active_scanned_files().unwrap().len(), 1);
     }
 
-    pub(crate) fn a_rename_keeps_the_version(s: &mut dyn ScanStore) {
+    pub fn a_rename_keeps_the_version(s: &mut dyn ScanStore) {
         let id = s.begin_version(&file("/logs/a.log"), None).unwrap();
         let mut f = file("/logs/a.log.1");
         f.logscan_id = id;
@@ -160,7 +160,7 @@ pub(crate) mod conformance {
         assert_eq!(s.scan_results(id).unwrap()[0].file_path, "/logs/a.log.1");
     }
 
-    pub(crate) fn log_content_is_stored_as_data(s: &mut dyn ScanStore) {
+    pub fn log_content_is_stored_as_data(s: &mut dyn ScanStore) {
         let evil = "'); DROP TABLE logscan_results; -- \u{0} é";
         let mut f = file("/logs/it's.log");
         f.logscan_id = s.begin_version(&f, None).unwrap();

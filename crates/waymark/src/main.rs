@@ -5,8 +5,6 @@ mod cli;
 mod cmd;
 mod context;
 mod output;
-mod simulate;
-mod source;
 
 use std::process::ExitCode;
 

@@ -142,9 +142,9 @@ fn killed_at_random_points_then_resumed_gives_the_tables_of_one_clean_run() {
     assert!(kills >= 3, "only {kills} runs were killed mid-way: make the input bigger");
 
     let tables = [
-        "SELECT id, system_id, checkpoint_id, timestamp, status, correlation_id, failure_reason, ts_us, position FROM events ORDER BY id",
-        "SELECT id, kind, reason, hex(raw), raw_len FROM dead_letters ORDER BY id",
-        "SELECT id, kind, system_id, correlation_id, ts_us, reason, state FROM join_pending ORDER BY id",
+        "SELECT source_id, position, system_id, checkpoint_id, timestamp, status, correlation_id, failure_reason, ts_us FROM events ORDER BY source_id, position",
+        "SELECT source_id, position, kind, reason, hex(raw), raw_len FROM dead_letters ORDER BY source_id, position",
+        "SELECT source_id, position, kind, system_id, correlation_id, ts_us, reason, state FROM join_pending ORDER BY source_id, position",
         "SELECT kind, name, position, identity, watermark_us FROM sources ORDER BY id",
     ];
     for sql in tables {
@@ -232,9 +232,9 @@ fn config_check_reports_every_error_with_path_and_line() {
     let out = dir.cmd().arg("--config").arg(&bad).args(["config", "check"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.toml:4: system[4].match.regex: invalid regex"), "{err}");
+    assert!(err.contains("bad.toml:4: system[0].match.regex: invalid regex"), "{err}");
     assert!(
-        err.contains("bad.toml:5: system[4].pattern: no named capture `checkpoint_id`"),
+        err.contains("bad.toml:5: system[0].pattern: no named capture `checkpoint_id`"),
         "{err}"
     );
     let ok = dir.run(&["config", "check"]);

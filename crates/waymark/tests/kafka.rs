@@ -199,7 +199,11 @@ fn tansu_an_independent_broker_serves_produce_and_consume() {
         .map(|d| d.join("tansu"))
         .find(|p| p.is_file());
     let Some(tansu) = tansu else {
-        println!("note: tansu is not installed (scripts/install-tansu.sh); tansu check skipped");
+        util::skipped(
+            "the tansu interoperability check",
+            "tansu is not installed (scripts/install-tansu.sh)",
+            false,
+        );
         return;
     };
     let port = {

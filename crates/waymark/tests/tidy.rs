@@ -26,3 +26,39 @@ fn every_rust_file_starts_with_a_module_doc() {
         .collect();
     assert!(missing.is_empty(), "files without a `//!` doc: {missing:?}");
 }
+
+/// The store crate is the only one that knows SQL libraries, and the pipeline takes store
+/// traits, never a concrete backend (tests aside).
+#[test]
+fn sql_stays_in_the_store_and_the_pipeline_names_no_backend() {
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut offenders = Vec::new();
+    for entry in std::fs::read_dir(&crates).unwrap() {
+        let krate = entry.unwrap().path();
+        let name = krate.file_name().unwrap().to_string_lossy().into_owned();
+        let mut files = Vec::new();
+        if krate.join("src").is_dir() {
+            rust_files(&krate.join("src"), &mut files);
+        }
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            // Unit tests at the end of a file may use anything.
+            let code = text.split("#[cfg(test)]").next().unwrap_or("");
+            if name != "waymark-store" && (code.contains("rusqlite") || code.contains("postgres::"))
+            {
+                offenders.push(format!("{}: names a SQL library", f.display()));
+            }
+            if name == "waymark-pipeline"
+                && ["SqliteStore", "PostgresStore", "PgStore"].iter().any(|t| code.contains(t))
+            {
+                offenders.push(format!("{}: names a concrete store", f.display()));
+            }
+        }
+        let manifest = std::fs::read_to_string(krate.join("Cargo.toml")).unwrap_or_default();
+        let deps = manifest.split("[dev-dependencies]").next().unwrap_or("");
+        if name != "waymark-store" && deps.contains("rusqlite") {
+            offenders.push(format!("{name}/Cargo.toml: depends on rusqlite"));
+        }
+    }
+    assert!(offenders.is_empty(), "{offenders:#?}");
+}

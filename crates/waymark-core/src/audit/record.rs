@@ -23,7 +23,7 @@ pub struct AuditUpsert {
 }
 
 /// What an upsert did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct UpsertSummary {
     pub inserted: usize,
     pub updated: usize,

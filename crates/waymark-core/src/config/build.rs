@@ -33,7 +33,7 @@ impl Config {
     /// The built-in configuration merged with an optional user file, validated. Every error
     /// of the user file is reported at once.
     pub fn load(user: Option<&ConfigSource<'_>>) -> Result<Config, ConfigErrors> {
-        let builtin = RawConfig::builtin();
+        let builtin = RawConfig::builtin()?;
         let (raw, mut c) = match user {
             Some(src) => {
                 let mut user_raw = RawConfig::parse(src)?;

@@ -117,9 +117,10 @@ pub struct SystemRaw {
     /// Records that carry the reason of a failure separately.
     #[serde(default, rename = "detail", skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<DetailRaw>,
-    /// Set for systems declared in the user's file rather than built in.
+    /// For a system declared in the user's file: its index there, so that an error names
+    /// the user's own entry (`system[0]` of their file), not its place after merging.
     #[serde(skip)]
-    pub from_user: bool,
+    pub user_index: Option<usize>,
 }
 
 /// `match`: one of a field value (JSON, CSV), a line prefix or a regex.
@@ -190,15 +191,15 @@ impl RawConfig {
 
     /// Marks the entries of a user file, so that `config show` can tell them from built-ins.
     fn mark_from_user(&mut self) {
-        for s in &mut self.systems {
-            s.from_user = true;
+        for (i, s) in self.systems.iter_mut().enumerate() {
+            s.user_index = Some(i);
         }
     }
 
-    /// The built-in configuration.
-    pub fn builtin() -> RawConfig {
-        // The built-in text is part of the binary and covered by tests; failing here is a bug.
-        toml::from_str(BUILTIN_TOML).unwrap_or_default()
+    /// The built-in configuration. It is part of the binary and a test loads it: an error
+    /// here is a bug, reported as one, never an empty configuration.
+    pub fn builtin() -> Result<RawConfig, ConfigErrors> {
+        RawConfig::parse(&ConfigSource { name: BUILTIN_NAME, text: BUILTIN_TOML })
     }
 
     /// `self` with `user` merged on top: named entries are replaced whole, scalars override.

@@ -155,14 +155,16 @@ fn entry_path(table: &str, index: usize, name: &str) -> String {
     }
 }
 
-fn check_type_name(name: &str) -> Result<(), String> {
+fn check_type_name(name: &str) -> Result<(), crate::Error> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
     if ok {
         Ok(())
     } else {
-        Err(format!("`{name}` is not a system type name (A-Z, 0-9 and _, at most 64)"))
+        Err(crate::Error::Invalid(format!(
+            "`{name}` is not a system type name (A-Z, 0-9 and _, at most 64)"
+        )))
     }
 }
 

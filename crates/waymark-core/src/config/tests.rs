@@ -47,11 +47,11 @@ match = { prefix = "B" }
         err.0.iter().map(|e| (e.path.clone(), e.line)).collect();
     let expect = [
         ("ingest.timezone", Some(3)),
-        ("system[4].match.regex", Some(8)),
-        ("system[4].pattern", Some(9)),
-        ("system[4].pattern", Some(9)),
-        ("system[4].timestamp_formats[0]", Some(10)),
-        ("system[5].format", Some(14)),
+        ("system[0].match.regex", Some(8)),
+        ("system[0].pattern", Some(9)),
+        ("system[0].pattern", Some(9)),
+        ("system[0].timestamp_formats[0]", Some(10)),
+        ("system[1].format", Some(14)),
     ];
     for (path, line) in expect {
         assert!(
@@ -61,7 +61,7 @@ match = { prefix = "B" }
     }
     let shown = err.to_string();
     assert!(shown.starts_with(&format!("{} configuration errors", err.0.len())), "{shown}");
-    assert!(shown.contains("user.toml:14: system[5].format: unknown format `xml`"), "{shown}");
+    assert!(shown.contains("user.toml:14: system[1].format: unknown format `xml`"), "{shown}");
 }
 
 #[test]

@@ -38,8 +38,8 @@ fn reasons(changes: &[Change]) -> Vec<(u64, Option<String>)> {
             Change::Insert { origin, event } => {
                 rows.push((origin.position, event.failure_reason.clone()))
             }
-            Change::Attach { event_key, reason } => {
-                let pos = Origin::from_key(*event_key).position;
+            Change::Attach { event, reason } => {
+                let pos = event.position;
                 rows.iter_mut().find(|r| r.0 == pos).unwrap().1 = Some(reason.clone());
             }
             _ => {}
@@ -57,7 +57,7 @@ fn reason_after_failure_is_attached() {
     assert_eq!(reasons(&out), vec![(0, Some("R1".into()))]);
     assert_eq!(c.counts().joined, 1);
     assert_eq!(c.waiting(), 0);
-    assert!(out.contains(&Change::Joined { key: at(0).key() }));
+    assert!(out.contains(&Change::Joined { key: at(0) }));
 }
 
 #[test]
@@ -67,7 +67,7 @@ fn reason_before_failure_is_joined_on_insert() {
     c.detail(at(0), det("cmf", "a", "R1"), &mut out);
     c.event(at(1), ev("cmf", "a", 10, Status::Failure, None), &mut out);
     assert_eq!(reasons(&out), vec![(1, Some("R1".into()))]);
-    assert!(out.contains(&Change::Joined { key: at(0).key() }));
+    assert!(out.contains(&Change::Joined { key: at(0) }));
     assert_eq!(c.waiting(), 0);
 }
 
@@ -116,14 +116,64 @@ fn halves_without_partner_become_orphans_after_the_ttl() {
     c.detail(at(2), det("cmf", "b", "lonely"), &mut out); // dated by the watermark: 30 s
     assert!(!out.iter().any(|c| matches!(c, Change::Orphaned { .. })));
     c.event(at(3), ev("cmf", "z", 61, Status::Success, None), &mut out);
-    assert!(out.contains(&Change::Orphaned { key: at(0).key() }));
-    assert!(!out.contains(&Change::Orphaned { key: at(2).key() }));
+    assert!(out.contains(&Change::Orphaned { key: at(0) }));
+    assert!(!out.contains(&Change::Orphaned { key: at(2) }));
     c.event(at(4), ev("cmf", "z", 91, Status::Success, None), &mut out);
-    assert!(out.contains(&Change::Orphaned { key: at(2).key() }));
+    assert!(out.contains(&Change::Orphaned { key: at(2) }));
     assert_eq!(c.counts().orphaned, 2);
-    // An orphan is not joined any more.
+    // Orphaning early loses nothing: a partner arriving after the time-to-live still joins.
     c.detail(at(5), det("fedebom", "a", "late"), &mut out);
-    assert_eq!(reasons(&out)[0], (0, None));
+    assert_eq!(reasons(&out)[0], (0, Some("late".into())));
+    assert!(out.ends_with(&[
+        Change::Joined { key: at(0) },
+        Change::Attach { event: at(0), reason: "late".into() }
+    ]));
+    assert_eq!(c.counts().joined, 1);
+}
+
+fn from(source: u32, pos: u64) -> Origin {
+    Origin { source, position: pos }
+}
+
+#[test]
+fn halves_of_an_ended_source_expire_by_the_other_sources_clock() {
+    let mut c = corr();
+    let mut out = Vec::new();
+    // Source 1 (stdin, say) leaves a failure waiting at t=0 and closes.
+    c.event(from(1, 0), ev("fedebom", "a", 0, Status::Failure, None), &mut out);
+    c.end_source(1, &mut out);
+    assert!(!out.iter().any(|c| matches!(c, Change::Orphaned { .. })), "not yet: clock at 0");
+    // Source 2 moves on; its clock is the one that times source 1's half now.
+    c.event(from(2, 0), ev("cmf", "z", 59, Status::Success, None), &mut out);
+    assert!(!out.contains(&Change::Orphaned { key: from(1, 0) }));
+    c.event(from(2, 1), ev("cmf", "z", 61, Status::Success, None), &mut out);
+    assert!(out.contains(&Change::Orphaned { key: from(1, 0) }));
+    // A source that did not end keeps its own clock: source 3's half waits on.
+    c.event(from(3, 0), ev("fedebom", "b", 0, Status::Failure, None), &mut out);
+    c.event(from(2, 2), ev("cmf", "z", 200, Status::Success, None), &mut out);
+    assert!(!out.contains(&Change::Orphaned { key: from(3, 0) }));
+    // Ending it later expires it at once against the latest time read.
+    c.end_source(3, &mut out);
+    assert!(out.contains(&Change::Orphaned { key: from(3, 0) }));
+    assert_eq!(c.waiting(), 0);
+}
+
+#[test]
+fn restored_orphans_join_a_late_partner_after_a_restart() {
+    let mut c = corr();
+    let mut out = Vec::new();
+    c.detail(from(1, 0), det("cmf", "a", "why"), &mut out);
+    let orphan = out
+        .iter()
+        .find_map(|c| if let Change::Wait(p) = c { Some(p.clone()) } else { None })
+        .unwrap();
+    let mut d = corr();
+    d.restore_orphans([orphan]);
+    let mut out = Vec::new();
+    d.event(from(2, 0), ev("cmf", "a", 10, Status::Failure, None), &mut out);
+    assert_eq!(reasons(&out), vec![(0, Some("why".into()))]);
+    assert!(out.contains(&Change::Joined { key: from(1, 0) }));
+    assert_eq!(d.waiting(), 0);
 }
 
 #[test]
@@ -141,7 +191,7 @@ fn restored_state_joins_like_the_original() {
     let mut out2 = Vec::new();
     d.detail(at(2), det("fedebom", "a", "R"), &mut out2);
     d.event(at(3), ev("cmf", "b", 11, Status::Failure, None), &mut out2);
-    assert!(out2.contains(&Change::Attach { event_key: at(0).key(), reason: "R".into() }));
+    assert!(out2.contains(&Change::Attach { event: at(0), reason: "R".into() }));
     assert!(
         matches!(&out2[3], Change::Insert { event, .. } if event.failure_reason.as_deref() == Some("early"))
     );
@@ -181,5 +231,5 @@ fn each_source_keeps_its_own_clock() {
     c.event(far, ev("cmf", "z", 10_000, Status::Success, None), &mut out);
     assert!(!out.iter().any(|c| matches!(c, Change::Orphaned { .. })));
     c.event(at(1), ev("cmf", "y", 61, Status::Success, None), &mut out);
-    assert!(out.contains(&Change::Orphaned { key: at(0).key() }));
+    assert!(out.contains(&Change::Orphaned { key: at(0) }));
 }

@@ -138,7 +138,8 @@ impl Parsers {
     pub(crate) fn build(raw: &RawConfig, default_zone: &str, c: &mut Collector<'_>) -> Parsers {
         let mut systems = Vec::new();
         for (i, sys) in raw.systems.iter().enumerate().filter(|(_, s)| s.enabled) {
-            if let Some(p) = SystemParser::build(sys, &format!("system[{i}]"), default_zone, c) {
+            let path = format!("system[{}]", sys.user_index.unwrap_or(i));
+            if let Some(p) = SystemParser::build(sys, &path, default_zone, c) {
                 systems.push(p);
             }
         }

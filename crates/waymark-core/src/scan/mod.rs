@@ -112,13 +112,12 @@ impl ScanConfig {
 }
 
 /// Compiles a signature pattern (multi-line mode, so `^` is a line start).
-pub fn compile_signature(pattern: &str) -> Result<regex::bytes::Regex, String> {
-    regex::bytes::RegexBuilder::new(pattern)
+pub fn compile_signature(pattern: &str) -> Result<regex::bytes::Regex, crate::Error> {
+    Ok(regex::bytes::RegexBuilder::new(pattern)
         .multi_line(true)
         .crlf(true)
         .size_limit(1 << 22)
-        .build()
-        .map_err(|e| e.to_string())
+        .build()?)
 }
 
 #[cfg(test)]

@@ -162,9 +162,14 @@ fn write_row(
 }
 
 pub(crate) fn stored_run(r: &Row<'_>) -> rusqlite::Result<StoredRun> {
+    // A value this store wrote that does not read back is corruption: an error, never a
+    // default that would pass for data.
+    let corrupt = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e)
+    };
     let list = |i: usize| -> rusqlite::Result<Vec<String>> {
         let text: String = r.get(i)?;
-        Ok(serde_json::from_str(&text).unwrap_or_default())
+        serde_json::from_str(&text).map_err(|e| corrupt(i, Box::new(e)))
     };
     let status: String = r.get(9)?;
     let extra: String = r.get(17)?;
@@ -176,14 +181,15 @@ pub(crate) fn stored_run(r: &Row<'_>) -> rusqlite::Result<StoredRun> {
         run_id: r.get(6)?,
         start_time: r.get(7)?,
         end_time: r.get(8)?,
-        status: RunStatus::from_word(&status).unwrap_or_default(),
+        status: RunStatus::from_word(&status)
+            .ok_or_else(|| corrupt(9, format!("unknown run status `{status}`").into()))?,
         source_rows: r.get(10)?,
         target_rows: r.get(11)?,
         rejected_rows: r.get(12)?,
         source_name: list(13)?,
         target_name: list(14)?,
         error_message: r.get(15)?,
-        extra: serde_json::from_str(&extra).unwrap_or_default(),
+        extra: serde_json::from_str(&extra).map_err(|e| corrupt(17, Box::new(e)))?,
     };
     Ok(StoredRun {
         run_key: r.get(0)?,

@@ -1,6 +1,6 @@
 //! [`EventStore`] for SQLite.
 
-use rusqlite::{params, Row};
+use rusqlite::{params, OptionalExtension as _, Row};
 use waymark_core::correlate::{Change, Pending, PendingKind};
 use waymark_core::normalize::format_utc;
 use waymark_core::pipeline::Batch;
@@ -38,6 +38,25 @@ impl EventStore for SqliteStore {
         Ok(())
     }
 
+    fn rename_source(&mut self, id: u32, name: &str) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        let now = now_text();
+        tx.execute(
+            "UPDATE sources SET kind = kind || ':retired', name = name || ' #' || id, updated_at = ?3 \
+             WHERE name = ?2 AND id != ?1 \
+             AND kind = (SELECT replace(kind, ':retired', '') FROM sources WHERE id = ?1)",
+            params![id, name, now],
+        )?;
+        // A retired version found again is active again, under its new name.
+        tx.execute(
+            "UPDATE sources SET name = ?2, kind = replace(kind, ':retired', ''), updated_at = ?3 \
+             WHERE id = ?1",
+            params![id, name, now],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     fn join_state(&self) -> Result<JoinState> {
         let waiting = self.pending_where("1 = 1", None)?;
         let watermarks =
@@ -46,7 +65,17 @@ impl EventStore for SqliteStore {
     }
 
     fn pending_of_source(&self, source: u32) -> Result<Vec<Pending>> {
-        self.pending_where("(id >> 40) = ?1", Some(source))
+        self.pending_where("source_id = ?1", Some(source))
+    }
+
+    fn recent_orphans(&self, limit: usize) -> Result<Vec<Pending>> {
+        let sql = format!(
+            "SELECT * FROM (SELECT source_id, position, kind, system_id, correlation_id, ts_us, reason \
+             FROM join_pending WHERE state = 'orphan' ORDER BY ts_us DESC, source_id DESC, position DESC \
+             LIMIT {}) ORDER BY ts_us, source_id, position",
+            limit.min(i64::MAX as usize)
+        );
+        self.pending_rows(&sql, &[])
     }
 
     fn commit(&mut self, batch: &Batch) -> Result<()> {
@@ -61,15 +90,20 @@ impl EventStore for SqliteStore {
         {
             let mut inserts = Inserter::default();
             let mut attach = tx.prepare_cached(
-                "UPDATE events SET failure_reason = ?2 WHERE id = ?1 AND failure_reason IS NULL",
+                "UPDATE events SET failure_reason = ?3 \
+                 WHERE source_id = ?1 AND position = ?2 AND failure_reason IS NULL",
             )?;
             let mut wait = tx.prepare_cached(
-                "INSERT OR IGNORE INTO join_pending (id, kind, system_id, correlation_id, ts_us, reason, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT OR IGNORE INTO join_pending (source_id, position, kind, system_id, correlation_id, ts_us, reason, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
-            let mut joined = tx.prepare_cached("DELETE FROM join_pending WHERE id = ?1")?;
-            let mut orphaned =
-                tx.prepare_cached("UPDATE join_pending SET state = 'orphan' WHERE id = ?1")?;
+            let mut joined = tx.prepare_cached(
+                "DELETE FROM join_pending WHERE source_id = ?1 AND position = ?2",
+            )?;
+            let mut orphaned = tx.prepare_cached(
+                "UPDATE join_pending SET state = 'orphan' WHERE source_id = ?1 AND position = ?2 \
+                 RETURNING kind, system_id, correlation_id",
+            )?;
             for change in &batch.changes {
                 match change {
                     Change::Insert { origin, event } => {
@@ -80,12 +114,13 @@ impl EventStore for SqliteStore {
                 }
                 match change {
                     Change::Insert { .. } => {}
-                    Change::Attach { event_key, reason } => {
-                        attach.execute(params![event_key, reason])?;
+                    Change::Attach { event, reason } => {
+                        attach.execute(params![event.source, event.position as i64, reason])?;
                     }
                     Change::Wait(p) => {
                         wait.execute(params![
-                            p.key,
+                            p.key.source,
+                            p.key.position as i64,
                             p.kind.as_str(),
                             p.system_id,
                             p.correlation_id,
@@ -95,21 +130,31 @@ impl EventStore for SqliteStore {
                         ])?;
                     }
                     Change::Joined { key } => {
-                        joined.execute([key])?;
+                        joined.execute(params![key.source, key.position as i64])?;
                     }
                     Change::Orphaned { key } => {
-                        orphaned.execute([key])?;
+                        let half = orphaned
+                            .query_row(params![key.source, key.position as i64], |r| {
+                                Ok((
+                                    r.get::<_, String>(0)?,
+                                    r.get::<_, String>(1)?,
+                                    r.get::<_, String>(2)?,
+                                ))
+                            })
+                            .optional()?;
+                        if let Some((kind, system, id)) = half {
+                            late_join(&tx, *key, &kind, &system, &id)?;
+                        }
                     }
                 }
             }
             inserts.flush(&tx, batch_id)?;
             let mut dead = tx.prepare_cached(
-                "INSERT OR IGNORE INTO dead_letters (id, source_id, position, kind, reason, raw, raw_len, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT OR IGNORE INTO dead_letters (source_id, position, kind, reason, raw, raw_len, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
             for d in &batch.dead_letters {
                 dead.execute(params![
-                    d.origin.key(),
                     d.origin.source,
                     d.origin.position as i64,
                     d.reason.kind.as_str(),
@@ -138,7 +183,7 @@ impl EventStore for SqliteStore {
     fn trace(&self, correlation_id: &str) -> Result<Vec<EventRow>> {
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM {EVENT_FROM} \
-             WHERE e.corr_hash = ?1 AND e.correlation_id = ?2 ORDER BY e.ts_us, e.id"
+             WHERE e.corr_hash = ?1 AND e.correlation_id = ?2 ORDER BY e.ts_us, e.source_id, e.position"
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows =
@@ -150,7 +195,7 @@ impl EventStore for SqliteStore {
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM {EVENT_FROM} \
              WHERE e.status = 'FAILURE' AND e.ts_us >= ?1 AND e.ts_us < ?2 \
-             AND (?3 IS NULL OR e.system_id = ?3) ORDER BY e.ts_us, e.id LIMIT ?4"
+             AND (?3 IS NULL OR e.system_id = ?3) ORDER BY e.ts_us, e.source_id, e.position LIMIT ?4"
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let limit = if f.limit == 0 { i64::MAX } else { f.limit as i64 };
@@ -163,24 +208,30 @@ impl EventStore for SqliteStore {
 
     fn orphans(&self, limit: usize) -> Result<Vec<PendingRow>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT p.kind, p.system_id, p.correlation_id, p.ts_us, p.reason, p.state, s.name, p.id \
-             FROM join_pending p JOIN sources s ON s.id = (p.id >> 40) \
-             WHERE p.state = 'orphan' ORDER BY p.ts_us, p.id LIMIT ?1",
+            "SELECT p.kind, p.system_id, p.correlation_id, p.ts_us, p.reason, p.state, s.name, p.position \
+             FROM join_pending p JOIN sources s ON s.id = p.source_id \
+             WHERE p.state = 'orphan' ORDER BY p.ts_us, p.source_id, p.position LIMIT ?1",
         )?;
         let limit = if limit == 0 { i64::MAX } else { limit as i64 };
         let rows = stmt.query_map([limit], |r| {
             let kind: String = r.get(0)?;
             let state: String = r.get(5)?;
-            let key: i64 = r.get(7)?;
+
             Ok(PendingRow {
-                kind: PendingKind::parse(&kind).unwrap_or(PendingKind::Failure),
+                kind: PendingKind::parse(&kind).ok_or_else(|| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        0,
+                        rusqlite::types::Type::Text,
+                        format!("corrupt join_pending.kind `{kind}`").into(),
+                    )
+                })?,
                 system_id: r.get(1)?,
                 correlation_id: r.get(2)?,
                 timestamp: ts_text(r.get(3)?),
                 reason: r.get(4)?,
                 orphan: state == "orphan",
                 source: r.get(6)?,
-                position: Origin::from_key(key).position,
+                position: r.get::<_, i64>(7)? as u64,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -189,7 +240,7 @@ impl EventStore for SqliteStore {
     fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetterRow>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT s.name, d.position, d.kind, d.reason, d.raw, d.raw_len FROM dead_letters d \
-             JOIN sources s ON s.id = d.source_id ORDER BY d.id LIMIT ?1",
+             JOIN sources s ON s.id = d.source_id ORDER BY d.source_id, d.position LIMIT ?1",
         )?;
         let limit = if limit == 0 { i64::MAX } else { limit as i64 };
         let rows = stmt.query_map([limit], |r| {
@@ -233,7 +284,8 @@ impl EventStore for SqliteStore {
 /// Rows per multi-row INSERT: one statement step per 32 events instead of one per event
 /// (10 parameters a row, far below SQLite's limit).
 const ROWS_PER_INSERT: usize = 32;
-const INSERT_HEAD: &str = "INSERT OR IGNORE INTO events (id, system_id, checkpoint_id, timestamp, \
+const INSERT_HEAD: &str =
+    "INSERT OR IGNORE INTO events (source_id, position, system_id, checkpoint_id, timestamp, \
      status, correlation_id, failure_reason, ts_us, corr_hash, batch_id) VALUES ";
 
 /// Buffers consecutive inserts and writes them with one multi-row statement.
@@ -265,17 +317,18 @@ impl<'e> Inserter<'e> {
         let mut stmt = tx.prepare_cached(&insert_sql(self.rows.len()))?;
         let mut i = 1;
         for (origin, e) in self.rows.drain(..) {
-            stmt.raw_bind_parameter(i, origin.key())?;
-            stmt.raw_bind_parameter(i + 1, &e.system_id)?;
-            stmt.raw_bind_parameter(i + 2, &e.checkpoint_id)?;
-            stmt.raw_bind_parameter(i + 3, e.timestamp())?;
-            stmt.raw_bind_parameter(i + 4, e.status.as_str())?;
-            stmt.raw_bind_parameter(i + 5, &e.correlation_id)?;
-            stmt.raw_bind_parameter(i + 6, &e.failure_reason)?;
-            stmt.raw_bind_parameter(i + 7, e.ts_micros)?;
-            stmt.raw_bind_parameter(i + 8, correlation_hash(&e.correlation_id))?;
-            stmt.raw_bind_parameter(i + 9, batch)?;
-            i += 10;
+            stmt.raw_bind_parameter(i, origin.source)?;
+            stmt.raw_bind_parameter(i + 1, origin.position as i64)?;
+            stmt.raw_bind_parameter(i + 2, &e.system_id)?;
+            stmt.raw_bind_parameter(i + 3, &e.checkpoint_id)?;
+            stmt.raw_bind_parameter(i + 4, e.timestamp())?;
+            stmt.raw_bind_parameter(i + 5, e.status.as_str())?;
+            stmt.raw_bind_parameter(i + 6, &e.correlation_id)?;
+            stmt.raw_bind_parameter(i + 7, &e.failure_reason)?;
+            stmt.raw_bind_parameter(i + 8, e.ts_micros)?;
+            stmt.raw_bind_parameter(i + 9, correlation_hash(&e.correlation_id))?;
+            stmt.raw_bind_parameter(i + 10, batch)?;
+            i += 11;
         }
         stmt.raw_execute()?;
         Ok(())
@@ -286,22 +339,27 @@ impl SqliteStore {
     /// Waiting halves, optionally of one source.
     fn pending_where(&self, filter: &str, source: Option<u32>) -> Result<Vec<Pending>> {
         let sql = format!(
-            "SELECT id, kind, system_id, correlation_id, ts_us, reason FROM join_pending \
-             WHERE state = 'waiting' AND {filter} ORDER BY id"
+            "SELECT source_id, position, kind, system_id, correlation_id, ts_us, reason FROM join_pending \
+             WHERE state = 'waiting' AND {filter} ORDER BY source_id, position"
         );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
         let params: Vec<u32> = source.into_iter().collect();
+        self.pending_rows(&sql, &params)
+    }
+
+    /// Rows of `join_pending` selected by `sql` (its first seven columns as in `pending_where`).
+    fn pending_rows(&self, sql: &str, params: &[u32]) -> Result<Vec<Pending>> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
-            let kind: String = r.get(1)?;
+            let kind: String = r.get(2)?;
             Ok((
                 kind,
                 Pending {
-                    key: r.get(0)?,
+                    key: Origin { source: r.get(0)?, position: r.get::<_, i64>(1)? as u64 },
                     kind: PendingKind::Failure,
-                    system_id: r.get(2)?,
-                    correlation_id: r.get(3)?,
-                    ts_micros: r.get(4)?,
-                    reason: r.get(5)?,
+                    system_id: r.get(3)?,
+                    correlation_id: r.get(4)?,
+                    ts_micros: r.get(5)?,
+                    reason: r.get(6)?,
                 },
             ))
         })?;
@@ -315,8 +373,54 @@ impl SqliteStore {
     }
 }
 
+/// An orphan that meets its partner: when a half becomes an orphan while an orphan of the other
+/// kind waits for the same system and correlation id (each outlived the time-to-live on its
+/// own, e.g. a reason whose source had ended before its failure was read), the two are joined
+/// now — the oldest partner first, as in the correlator — and both leave `join_pending`.
+/// Orphaning early therefore loses nothing.
+fn late_join(
+    tx: &rusqlite::Transaction<'_>,
+    key: Origin,
+    kind: &str,
+    system: &str,
+    id: &str,
+) -> Result<()> {
+    let other = if kind == "failure" { "reason" } else { "failure" };
+    let mut find = tx.prepare_cached(
+        "SELECT source_id, position, reason FROM join_pending \
+         WHERE state = 'orphan' AND system_id = ?1 AND correlation_id = ?2 AND kind = ?3 \
+         ORDER BY ts_us, source_id, position LIMIT 1",
+    )?;
+    let partner = find
+        .query_row(params![system, id, other], |r| {
+            Ok((r.get::<_, u32>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<String>>(2)?))
+        })
+        .optional()?;
+    let Some((p_source, p_position, p_reason)) = partner else { return Ok(()) };
+    let (event, reason) = if kind == "failure" {
+        ((key.source, key.position as i64), p_reason)
+    } else {
+        let mine: Option<String> = tx
+            .prepare_cached(
+                "SELECT reason FROM join_pending WHERE source_id = ?1 AND position = ?2",
+            )?
+            .query_row(params![key.source, key.position as i64], |r| r.get(0))?;
+        ((p_source, p_position), mine)
+    };
+    tx.prepare_cached(
+        "UPDATE events SET failure_reason = ?3 \
+         WHERE source_id = ?1 AND position = ?2 AND failure_reason IS NULL",
+    )?
+    .execute(params![event.0, event.1, reason])?;
+    let mut delete =
+        tx.prepare_cached("DELETE FROM join_pending WHERE source_id = ?1 AND position = ?2")?;
+    delete.execute(params![key.source, key.position as i64])?;
+    delete.execute(params![p_source, p_position])?;
+    Ok(())
+}
+
 fn insert_sql(rows: usize) -> String {
-    let one = "(?,?,?,?,?,?,?,?,?,?)";
+    let one = "(?,?,?,?,?,?,?,?,?,?,?)";
     let mut sql = String::with_capacity(INSERT_HEAD.len() + rows * (one.len() + 1));
     sql.push_str(INSERT_HEAD);
     for r in 0..rows {

@@ -3,7 +3,10 @@
 pub(crate) mod audit;
 mod events;
 mod query;
+mod readonly;
 mod scan;
+
+pub use readonly::{SqlAnswer, SqlLimits};
 
 use std::path::Path;
 
@@ -16,6 +19,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("01_events", include_str!("../../migrations/sqlite/01_events.up.sql")),
     ("02_scan", include_str!("../../migrations/sqlite/02_scan.up.sql")),
     ("03_audit", include_str!("../../migrations/sqlite/03_audit.up.sql")),
+    ("04_origin_keys", include_str!("../../migrations/sqlite/04_origin_keys.up.sql")),
 ];
 
 /// A store in one SQLite file.
@@ -59,12 +63,18 @@ impl SqliteStore {
     }
 
     fn migrate(&mut self) -> Result<()> {
-        let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         let known = MIGRATIONS.len() as i64;
+        let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version == known {
+            return Ok(());
+        }
+        // The version is read again under the write lock: two processes opening a new store
+        // at once must not both run the migrations.
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version > known {
             return Err(StoreError::SchemaTooNew { found: version, known });
         }
-        let tx = self.conn.transaction()?;
         for (i, (_name, sql)) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", i as i64 + 1)?;
@@ -76,35 +86,6 @@ impl SqliteStore {
     /// The underlying connection, for the other concerns' modules and for tests.
     pub fn connection(&self) -> &Connection {
         &self.conn
-    }
-
-    /// Runs one read-only SQL statement and returns column names and rows as text
-    /// (`waymark sql`, like `sqlite3 -header`).
-    pub fn query_text(&self, sql: &str) -> Result<(Vec<String>, Vec<Vec<String>>)> {
-        let mut stmt = self.conn.prepare(sql)?;
-        if !stmt.readonly() {
-            return Err(StoreError::Refused("only a read-only statement is allowed".into()));
-        }
-        let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
-        let n = names.len();
-        let rows = stmt
-            .query_map([], |r| {
-                (0..n)
-                    .map(|i| {
-                        Ok(match r.get_ref(i)? {
-                            rusqlite::types::ValueRef::Null => String::new(),
-                            rusqlite::types::ValueRef::Integer(v) => v.to_string(),
-                            rusqlite::types::ValueRef::Real(v) => v.to_string(),
-                            rusqlite::types::ValueRef::Text(t) => {
-                                String::from_utf8_lossy(t).into_owned()
-                            }
-                            rusqlite::types::ValueRef::Blob(b) => format!("<{} bytes>", b.len()),
-                        })
-                    })
-                    .collect::<rusqlite::Result<Vec<String>>>()
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok((names, rows))
     }
 }
 
@@ -132,6 +113,73 @@ pub(crate) fn now_text() -> String {
 #[cfg(test)]
 mod tests {
     crate::event_store_suite!(crate::SqliteStore::in_memory().unwrap());
+
+    /// Source ids past 2^23 (where the old packed key turned negative) keep their rows apart.
+    #[test]
+    fn source_ids_past_two_to_the_twenty_three_keep_their_rows() {
+        use crate::EventStore;
+        use waymark_core::correlate::Change;
+        use waymark_core::pipeline::Batch;
+        use waymark_core::{Event, Origin, Status};
+        let mut s = super::SqliteStore::in_memory().unwrap();
+        for id in [1u32, (1 << 23) + 1, u32::MAX] {
+            s.connection()
+                .execute("INSERT INTO sources (id, kind, name) VALUES (?1, 'kafka', ?1)", [id])
+                .unwrap();
+        }
+        let mut batch = Batch::default();
+        for (i, source) in [1u32, (1 << 23) + 1, u32::MAX].into_iter().enumerate() {
+            let event = Event {
+                system_id: "cmf".into(),
+                checkpoint_id: format!("CP_{i}"),
+                ts_micros: i as i64,
+                status: Status::Success,
+                correlation_id: "many-sources".into(),
+                failure_reason: None,
+            };
+            batch.changes.push(Change::Insert { origin: Origin { source, position: 5 }, event });
+        }
+        s.commit(&batch).unwrap();
+        let sources: Vec<String> =
+            s.trace("many-sources").unwrap().into_iter().map(|r| r.source).collect();
+        assert_eq!(sources, ["1", &((1u32 << 23) + 1).to_string(), &u32::MAX.to_string()]);
+    }
+
+    /// A stored value that does not read back is an error, never a default.
+    #[test]
+    fn a_corrupt_stored_value_is_an_error() {
+        use crate::AuditStore;
+        use waymark_core::audit::{AuditRow, AuditUpsert, RunFilter, RunStatus};
+        let mut s = super::SqliteStore::in_memory().unwrap();
+        let mut row = AuditRow::new("DBT");
+        row.status = RunStatus::Success;
+        let up = AuditUpsert { run_key: "k".into(), row, logscan_id: None, log_file: None };
+        s.upsert_runs(&[up], None).unwrap();
+        assert_eq!(s.runs(&RunFilter::default()).unwrap().len(), 1);
+        s.connection().execute("UPDATE etl_log_audit SET status = 'BOGUS'", []).unwrap();
+        assert!(s.runs(&RunFilter::default()).is_err(), "a corrupt status read back as a value");
+        s.connection()
+            .execute("UPDATE etl_log_audit SET status = 'SUCCESS', source_name = 'not json'", [])
+            .unwrap();
+        assert!(s.runs(&RunFilter::default()).is_err(), "a corrupt list read back as a value");
+    }
+
+    /// Processes that open a new store at once migrate it once (the version is read under
+    /// the write lock), and every one of them opens it.
+    #[test]
+    fn concurrent_opens_of_a_new_store_migrate_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let opened: Vec<bool> = std::thread::scope(|scope| {
+            let handles: Vec<_> =
+                (0..6).map(|_| scope.spawn(|| super::SqliteStore::open(&path).is_ok())).collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(opened.iter().all(|ok| *ok), "{opened:?}");
+        let s = super::SqliteStore::open(&path).unwrap();
+        let v: i64 = s.connection().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(v, super::MIGRATIONS.len() as i64);
+    }
 
     #[test]
     fn reopening_keeps_rows_and_schema_version() {

@@ -7,8 +7,8 @@ use waymark_core::answer::{
     OrphanView, Page, RunView, ScanResultView, SourceView, StatusView, Summary, SystemCount,
 };
 use waymark_core::audit::RunStatus;
+use waymark_core::correlation_hash;
 use waymark_core::normalize::format_utc;
-use waymark_core::{correlation_hash, Origin};
 
 use super::SqliteStore;
 use crate::query::{
@@ -18,7 +18,7 @@ use crate::query::{
 use crate::{EventStore, Result, StoreError};
 
 const EVENT_COLUMNS: &str = "e.system_id, e.checkpoint_id, e.timestamp, e.status, \
-     e.correlation_id, e.failure_reason, e.ts_us, s.name, e.position, e.id";
+     e.correlation_id, e.failure_reason, e.ts_us, s.name, e.position, e.source_id";
 const EVENT_FROM: &str = "events e JOIN sources s ON s.id = e.source_id";
 const HOUR_US: i64 = 3_600_000_000;
 
@@ -26,7 +26,7 @@ impl QueryStore for SqliteStore {
     fn flow(&self, correlation_id: &str) -> Result<FlowTrace> {
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM {EVENT_FROM} \
-             WHERE e.corr_hash = ?1 AND e.correlation_id = ?2 ORDER BY e.ts_us, e.id"
+             WHERE e.corr_hash = ?1 AND e.correlation_id = ?2 ORDER BY e.ts_us, e.source_id, e.position"
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows =
@@ -36,16 +36,17 @@ impl QueryStore for SqliteStore {
     }
 
     fn failure_page(&self, q: &FailureQuery, page: &PageRequest) -> Result<Page<EventView>> {
-        let after = page.after(2)?;
-        let (after_ts, after_id) = after.map_or((i64::MIN, i64::MIN), |c| (c.ints[0], c.ints[1]));
-        // The lower bound on time uses the index; the id breaks ties among equal times.
+        let after = page.after(3)?;
+        let (after_ts, after_src, after_pos) =
+            after.map_or((i64::MIN, i64::MIN, i64::MIN), |c| (c.ints[0], c.ints[1], c.ints[2]));
+        // The lower bound on time uses the index; the origin breaks ties among equal times.
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM {EVENT_FROM} \
              WHERE e.status = 'FAILURE' AND e.ts_us >= max(?1, ?2) AND e.ts_us < ?3 \
-               AND (e.ts_us > ?2 OR e.id > ?4) \
+               AND (e.ts_us > ?2 OR (e.source_id, e.position) > (?4, ?9)) \
                AND (?5 IS NULL OR e.system_id = ?5) AND (?6 IS NULL OR e.checkpoint_id = ?6) \
                AND (?7 = 0 OR e.failure_reason IS NULL) \
-             ORDER BY e.ts_us, e.id LIMIT ?8"
+             ORDER BY e.ts_us, e.source_id, e.position LIMIT ?8"
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(
@@ -53,11 +54,12 @@ impl QueryStore for SqliteStore {
                 q.since.unwrap_or(i64::MIN),
                 after_ts,
                 q.until.unwrap_or(i64::MAX),
-                after_id,
+                after_src,
                 q.system,
                 q.checkpoint,
                 q.without_reason,
-                page.fetch()
+                page.fetch(),
+                after_pos
             ],
             event_view,
         )?;
@@ -66,31 +68,34 @@ impl QueryStore for SqliteStore {
     }
 
     fn orphan_page(&self, q: &OrphanQuery, page: &PageRequest) -> Result<Page<OrphanView>> {
-        let after = page.after(2)?;
-        let (after_ts, after_id) = after.map_or((i64::MIN, i64::MIN), |c| (c.ints[0], c.ints[1]));
+        let after = page.after(3)?;
+        let (after_ts, after_src, after_pos) =
+            after.map_or((i64::MIN, i64::MIN, i64::MIN), |c| (c.ints[0], c.ints[1], c.ints[2]));
         let mut stmt = self.conn.prepare_cached(
-            "SELECT p.kind, p.system_id, p.correlation_id, p.ts_us, p.reason, s.name, p.id \
-             FROM join_pending p JOIN sources s ON s.id = (p.id >> 40) \
+            "SELECT p.kind, p.system_id, p.correlation_id, p.ts_us, p.reason, s.name, \
+                    p.source_id, p.position \
+             FROM join_pending p JOIN sources s ON s.id = p.source_id \
              WHERE p.state = 'orphan' AND p.ts_us >= max(?1, ?2) AND p.ts_us < ?3 \
-               AND (p.ts_us > ?2 OR p.id > ?4) \
+               AND (p.ts_us > ?2 OR (p.source_id, p.position) > (?4, ?8)) \
                AND (?5 IS NULL OR p.system_id = ?5) AND (?6 IS NULL OR p.kind = ?6) \
-             ORDER BY p.ts_us, p.id LIMIT ?7",
+             ORDER BY p.ts_us, p.source_id, p.position LIMIT ?7",
         )?;
         let rows = stmt.query_map(
             params![
                 q.since.unwrap_or(i64::MIN),
                 after_ts,
                 q.until.unwrap_or(i64::MAX),
-                after_id,
+                after_src,
                 q.system,
                 q.kind,
-                page.fetch()
+                page.fetch(),
+                after_pos
             ],
             |r| {
                 let ts: i64 = r.get(3)?;
-                let key: i64 = r.get(6)?;
+                let (source, position): (i64, i64) = (r.get(6)?, r.get(7)?);
                 Ok((
-                    Cursor::new(&[ts, key]),
+                    Cursor::new(&[ts, source, position]),
                     OrphanView {
                         kind: r.get(0)?,
                         system_id: r.get(1)?,
@@ -98,7 +103,7 @@ impl QueryStore for SqliteStore {
                         timestamp: format_utc(ts),
                         failure_reason: r.get(4)?,
                         source: r.get(5)?,
-                        position: Origin::from_key(key).position,
+                        position: position as u64,
                     },
                 ))
             },
@@ -363,9 +368,9 @@ impl SqliteStore {
 
 fn event_view(r: &Row<'_>) -> rusqlite::Result<(Cursor, EventView)> {
     let ts_micros: i64 = r.get(6)?;
-    let id: i64 = r.get(9)?;
+    let (source, position): (i64, i64) = (r.get(9)?, r.get(8)?);
     Ok((
-        Cursor::new(&[ts_micros, id]),
+        Cursor::new(&[ts_micros, source, position]),
         EventView {
             system_id: r.get(0)?,
             checkpoint_id: r.get(1)?,

@@ -5,24 +5,18 @@
 //! the rows; its bookkeeping makes a rerun do no work. `audit --file` does the same for one
 //! file directly. `runs` lists the rows with filters and reconciliation flags.
 
-use std::io::{Read, Write};
-use std::path::Path;
+use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::Args;
 use waymark_core::answer::{FlagClock, RunView};
-use waymark_core::audit::{self, AuditContext, AuditUpsert, RunStatus, UpsertSummary};
-use waymark_core::config::Config;
-use waymark_core::normalize::parse_zone;
-use waymark_store::{AuditStore, PageRequest, QueryStore, RunQuery, SqliteStore};
+use waymark_core::audit::RunStatus;
+use waymark_pipeline::audit::{audit_file, audit_pending, AuditSummary};
+use waymark_store::{PageRequest, QueryStore, RunQuery};
 
 use crate::cli::Global;
 use crate::context::{load_config, open_store, open_store_for_query};
 use crate::output::{clean, Table};
-
-/// Largest document read for an audit; a longer log is skipped with a warning.
-const MAX_DOCUMENT_BYTES: u64 = 512 << 20;
 
 #[derive(Debug, Args)]
 pub(crate) struct AuditArgs {
@@ -66,168 +60,45 @@ pub(crate) struct RunsArgs {
     pub(crate) json: bool,
 }
 
-/// What one audit pass did.
-#[derive(Debug, Default)]
-pub(crate) struct AuditSummary {
-    /// Documents read and audited.
-    pub(crate) documents: usize,
-    pub(crate) runs: UpsertSummary,
-    /// Documents left for a later pass, with the reason.
-    pub(crate) skipped: Vec<(String, String)>,
-}
-
 pub(crate) fn run(g: &Global, args: &AuditArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(g)?;
     let mut store = open_store(g)?;
     let summary = match &args.file {
         Some(path) => {
-            audit_file(&config, &mut store, path, args.system_type.as_deref(), args.json)?
+            let (summary, upserts) =
+                audit_file(&config, &mut store, path, args.system_type.as_deref())?;
+            if args.json {
+                let mut err = std::io::stderr().lock();
+                for u in &upserts {
+                    serde_json::to_writer(&mut err, &u.row.to_json())?;
+                    writeln!(err)?;
+                }
+            }
+            summary
         }
         None => audit_pending(&config, &mut store)?,
     };
     let mut out = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer(&mut out, &summary.to_json())?;
+        serde_json::to_writer(&mut out, &summary)?;
         writeln!(out)?;
     } else {
-        summary.print(&mut out)?;
+        print_summary(&summary, &mut out)?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-impl AuditSummary {
-    pub(crate) fn to_json(&self) -> serde_json::Value {
-        let skipped: Vec<_> =
-            self.skipped.iter().map(|(p, r)| serde_json::json!({"file": p, "reason": r})).collect();
-        serde_json::json!({
-            "documents": self.documents,
-            "inserted": self.runs.inserted,
-            "updated": self.runs.updated,
-            "unchanged": self.runs.unchanged,
-            "skipped": skipped,
-        })
+pub(crate) fn print_summary(summary: &AuditSummary, out: &mut impl Write) -> std::io::Result<()> {
+    let r = &summary.runs;
+    writeln!(
+        out,
+        "audited {} document(s): {} run(s) inserted, {} updated, {} unchanged",
+        summary.documents, r.inserted, r.updated, r.unchanged
+    )?;
+    for s in &summary.skipped {
+        writeln!(out, "skipped {}: {}", clean(&s.file), clean(&s.reason))?;
     }
-
-    pub(crate) fn print(&self, out: &mut impl Write) -> std::io::Result<()> {
-        let r = &self.runs;
-        writeln!(
-            out,
-            "audited {} document(s): {} run(s) inserted, {} updated, {} unchanged",
-            self.documents, r.inserted, r.updated, r.unchanged
-        )?;
-        for (path, reason) in &self.skipped {
-            writeln!(out, "skipped {}: {}", clean(path), reason)?;
-        }
-        Ok(())
-    }
-}
-
-/// Audits every scanned file version whose scan went further than its last audit
-/// (`waymark audit`, and `waymark scan --audit` after its scan).
-pub(crate) fn audit_pending(
-    config: &Config,
-    store: &mut SqliteStore,
-) -> anyhow::Result<AuditSummary> {
-    let ctx = context(config)?;
-    let mut summary = AuditSummary::default();
-    for p in store.pending_audits()? {
-        let bytes = match read_document(Path::new(&p.file_path), Some(p.position)) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(file = %p.file_path, error = %format!("{e:#}"), "not audited");
-                summary.skipped.push((p.file_path.clone(), format!("{e:#}")));
-                continue;
-            }
-        };
-        let rows = audit::extract(&config.audit, &p.system_type, &bytes, &ctx);
-        let origin = format!("scan:{}", p.logscan_id);
-        let upserts = upserts(rows, &origin, Some(p.logscan_id), &p.file_path);
-        let done = store.upsert_runs(&upserts, Some((p.logscan_id, p.position)))?;
-        summary.runs.add(done);
-        summary.documents += 1;
-    }
-    Ok(summary)
-}
-
-fn audit_file(
-    config: &Config,
-    store: &mut SqliteStore,
-    path: &Path,
-    system_type: Option<&str>,
-    json: bool,
-) -> anyhow::Result<AuditSummary> {
-    let bytes = read_document(path, None)?;
-    // A stopgap content check until the scanner's classifier (waymark_core::scan) is wired
-    // in here; see `audit::detect_system_type`.
-    let system_type = match system_type {
-        Some(t) => t.to_owned(),
-        None => audit::detect_system_type(&bytes)
-            .with_context(|| {
-                format!("cannot tell the system type of {} (pass --system-type)", path.display())
-            })?
-            .to_owned(),
-    };
-    let rows = audit::extract(&config.audit, &system_type, &bytes, &context(config)?);
-    if rows.is_empty() {
-        tracing::info!(file = %path.display(), system_type, "no runs found");
-    }
-    let name = path.display().to_string();
-    let upserts = upserts(rows, &format!("file:{name}"), None, &name);
-    let runs = store.upsert_runs(&upserts, None)?;
-    if json {
-        let mut err = std::io::stderr().lock();
-        for u in &upserts {
-            serde_json::to_writer(&mut err, &u.row.to_json())?;
-            writeln!(err)?;
-        }
-    }
-    Ok(AuditSummary { documents: 1, runs, skipped: Vec::new() })
-}
-
-fn context(config: &Config) -> anyhow::Result<AuditContext> {
-    let zone = parse_zone(&config.ingest.timezone).map_err(anyhow::Error::msg)?;
-    Ok(AuditContext { zone })
-}
-
-fn upserts(
-    rows: Vec<audit::AuditRow>,
-    origin: &str,
-    logscan_id: Option<i64>,
-    file: &str,
-) -> Vec<AuditUpsert> {
-    rows.into_iter()
-        .enumerate()
-        .map(|(i, row)| AuditUpsert {
-            run_key: row.run_key(origin, i),
-            row,
-            logscan_id,
-            log_file: Some(file.to_owned()),
-        })
-        .collect()
-}
-
-/// The document: the whole file, or its first `position` bytes (what the scan covered).
-fn read_document(path: &Path, position: Option<u64>) -> anyhow::Result<Vec<u8>> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    if path.extension().is_some_and(|e| e == "gz") {
-        // The scan's position of a .gz counts decompressed bytes.
-        let mut bytes = Vec::new();
-        let limit = position.unwrap_or(MAX_DOCUMENT_BYTES).min(MAX_DOCUMENT_BYTES);
-        flate2::read::MultiGzDecoder::new(file).take(limit).read_to_end(&mut bytes)?;
-        return Ok(bytes);
-    }
-    let len = file.metadata()?.len();
-    let want = position.unwrap_or(len);
-    if want > len {
-        anyhow::bail!("the file is shorter than the position scanned (replaced or truncated)");
-    }
-    if want > MAX_DOCUMENT_BYTES {
-        anyhow::bail!("the document is larger than {MAX_DOCUMENT_BYTES} bytes");
-    }
-    let mut bytes = Vec::with_capacity(want as usize);
-    file.take(want).read_to_end(&mut bytes)?;
-    Ok(bytes)
+    Ok(())
 }
 
 pub(crate) fn runs(g: &Global, args: &RunsArgs) -> anyhow::Result<ExitCode> {

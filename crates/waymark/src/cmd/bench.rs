@@ -20,7 +20,7 @@ use waymark_store::{EventStore, SqliteStore};
 
 use crate::cli::Global;
 use crate::context::load_config;
-use crate::source::ingest::{ingest, Input};
+use waymark_pipeline::ingest::{ingest, Input};
 
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {

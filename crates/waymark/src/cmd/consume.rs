@@ -59,15 +59,20 @@ pub(crate) fn run(g: &Global, args: &ConsumeArgs) -> anyhow::Result<ExitCode> {
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, stop.clone())?;
     }
-    let opts = crate::source::kafka::ConsumeOptions {
+    let opts = waymark_pipeline::kafka::ConsumeOptions {
         brokers: args.brokers.clone(),
         topic: args.topic.clone(),
         group: args.group.clone(),
-        settings: crate::source::kafka::parse_settings(&args.rdkafka)?,
+        settings: waymark_pipeline::kafka::parse_settings(&args.rdkafka)?,
         exit_when_idle: args.exit_when_idle.map(Duration::from_secs_f64),
         max_batch_wait: Duration::from_millis(args.max_batch_wait_ms),
     };
-    let r = crate::source::kafka::consume(config, &g.db, &opts, &stop)?;
+    let r = waymark_pipeline::kafka::consume(
+        config,
+        &|| Ok(Box::new(open_store(g)?) as waymark_pipeline::kafka::BoxedEventStore),
+        &opts,
+        &stop,
+    )?;
     let c = &r.counts;
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -110,7 +115,8 @@ pub(crate) fn run(g: &Global, args: &ConsumeArgs) -> anyhow::Result<ExitCode> {
 /// `waymark mock-broker`: librdkafka's mock cluster on 127.0.0.1, for trying waymark and for
 /// tests. Prints the bootstrap servers, then serves until stopped.
 pub(crate) fn mock_broker(_g: &Global, args: &MockBrokerArgs) -> anyhow::Result<ExitCode> {
-    let cluster = crate::source::kafka::mock_cluster(args.brokers, &args.topic, args.partitions)?;
+    let cluster =
+        waymark_pipeline::kafka::mock_cluster(args.brokers, &args.topic, args.partitions)?;
     println!("{}", cluster.bootstrap_servers());
     std::io::stdout().flush()?;
     let stop = Arc::new(AtomicBool::new(false));

@@ -8,8 +8,8 @@ use crate::cli::Global;
 use crate::cmd::ingest::print_summary;
 use crate::cmd::simulate::write_lines;
 use crate::context::{load_config, open_store};
-use crate::simulate::{simulate, SimConfig};
-use crate::source::ingest::{ingest, Input};
+use waymark_pipeline::ingest::{ingest, Input};
+use waymark_pipeline::simulate::{simulate, SimConfig};
 
 #[derive(Debug, Args)]
 pub(crate) struct DemoArgs {

@@ -10,8 +10,8 @@ use waymark_core::pipeline::Counts;
 
 use crate::cli::Global;
 use crate::context::{load_config, open_store};
-use crate::output::{print_counts, thousands};
-use crate::source::ingest::{ingest, IngestReport, Input};
+use crate::output::{clean, print_counts, thousands};
+use waymark_pipeline::ingest::{ingest, IngestReport, Input};
 
 #[derive(Debug, Args)]
 pub(crate) struct IngestArgs {
@@ -109,6 +109,15 @@ pub(crate) fn print_summary(out: &mut impl Write, r: &IngestReport) -> std::io::
     for i in &r.inputs {
         if let Some(e) = &i.error {
             writeln!(out, "  error: {}: {e}", i.name)?;
+        }
+        if let Some(from) = &i.moved_from {
+            writeln!(
+                out,
+                "  note: {} is {} read before under another path (renamed, rotated or compressed); continued at byte {}",
+                clean(&i.name),
+                clean(from),
+                thousands(i.from)
+            )?;
         }
         if let Some(why) = i.new_version {
             writeln!(

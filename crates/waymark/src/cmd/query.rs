@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::Args;
 use waymark_core::answer::FlowTrace;
 use waymark_store::{DeadLetterQuery, FailureQuery, OrphanQuery, PageRequest, QueryStore};
@@ -100,8 +101,15 @@ pub(crate) struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct SqlArgs {
-    /// One read-only statement, e.g. "SELECT * FROM events LIMIT 5".
+    /// One read-only statement, e.g. "SELECT * FROM events LIMIT 5". Anything that is not a
+    /// read (ATTACH, writes, schema changes, most pragmas) is refused.
     pub(crate) query: String,
+    /// Stop the statement after this many seconds.
+    #[arg(long, default_value_t = 5.0)]
+    pub(crate) timeout: f64,
+    /// Print at most this many rows (a note says when there were more).
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) max_rows: usize,
 }
 
 /// A time argument: RFC 3339, or a date; zoneless times are UTC.
@@ -315,13 +323,24 @@ pub(crate) fn status(g: &Global, args: &StatusArgs) -> anyhow::Result<ExitCode> 
 }
 
 pub(crate) fn sql(g: &Global, args: &SqlArgs) -> anyhow::Result<ExitCode> {
-    let store = open_store_for_query(g)?;
-    let (names, rows) = store.query_text(&args.query)?;
-    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    if !g.db.is_file() {
+        anyhow::bail!("no store at {}", g.db.display());
+    }
+    // Read-only, never migrated: `sql` cannot change the store, whatever it is given.
+    let store = waymark_store::SqliteStore::open_read_only(&g.db)
+        .with_context(|| format!("cannot open the store {}", g.db.display()))?;
+    let timeout = std::time::Duration::try_from_secs_f64(args.timeout)
+        .map_err(|_| anyhow::anyhow!("--timeout {} is not a duration in seconds", args.timeout))?;
+    let limits = waymark_store::SqlLimits { timeout, max_rows: args.max_rows };
+    let answer = store.query_guarded(&args.query, limits)?;
+    let names: Vec<&str> = answer.columns.iter().map(String::as_str).collect();
     let mut t = Table::new(&names);
-    for r in rows {
+    for r in answer.rows {
         t.row(r.iter().map(|c| clean(c)).collect());
     }
     t.print(&mut std::io::stdout().lock())?;
+    if answer.capped {
+        eprintln!("note: only the first {} rows are shown (--max-rows)", args.max_rows);
+    }
     Ok(ExitCode::SUCCESS)
 }

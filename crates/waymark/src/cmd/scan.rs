@@ -13,7 +13,7 @@ use waymark_core::scan::Severity;
 use crate::cli::Global;
 use crate::context::{load_config, open_store};
 use crate::output::{clean, thousands, Table};
-use crate::source::scan::{expand, scan, ScanReport};
+use waymark_pipeline::scan::{expand, scan, ScanReport};
 
 #[derive(Debug, Args)]
 pub(crate) struct ScanArgs {
@@ -82,10 +82,10 @@ pub(crate) fn run(g: &Global, args: &ScanArgs) -> anyhow::Result<ExitCode> {
     let walk_errors = walked
         .errors
         .into_iter()
-        .map(|(path, error)| crate::source::scan::FileError { path, error });
+        .map(|(path, error)| waymark_pipeline::scan::FileError { path, error });
     report.errors.splice(0..0, walk_errors);
     let audit = if args.audit {
-        Some(crate::cmd::audit::audit_pending(&config, &mut store)?)
+        Some(waymark_pipeline::audit::audit_pending(&config, &mut store)?)
     } else {
         None
     };
@@ -93,7 +93,7 @@ pub(crate) fn run(g: &Global, args: &ScanArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         let mut v = serde_json::to_value(&report)?;
         if let (Some(a), Some(obj)) = (&audit, v.as_object_mut()) {
-            obj.insert("audit".to_owned(), a.to_json());
+            obj.insert("audit".to_owned(), serde_json::to_value(a)?);
         }
         serde_json::to_writer_pretty(&mut out, &v)?;
         writeln!(out)?;
@@ -101,7 +101,7 @@ pub(crate) fn run(g: &Global, args: &ScanArgs) -> anyhow::Result<ExitCode> {
         print_summary(&report, &mut out)?;
         if let Some(a) = &audit {
             writeln!(out)?;
-            a.print(&mut out)?;
+            crate::cmd::audit::print_summary(a, &mut out)?;
         }
     }
     for e in &report.errors {

@@ -4,13 +4,13 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::Args;
 
 use crate::cli::Global;
-use crate::simulate::{simulate, SimConfig, SimRecord, Simulation};
+use waymark_pipeline::simulate::{simulate, Pacer, SimConfig, SimRecord, Simulation};
 
 #[derive(Debug, Args)]
 pub(crate) struct SimulateArgs {
@@ -143,33 +143,9 @@ pub(crate) fn write_lines(
     Ok(())
 }
 
-/// Keeps an average rate by sleeping when ahead of schedule.
-pub(crate) struct Pacer {
-    per_record: Option<Duration>,
-    started: Instant,
-    sent: u32,
-}
-
-impl Pacer {
-    pub(crate) fn new(rate: Option<f64>) -> Pacer {
-        let per_record = rate.filter(|r| *r > 0.0).map(|r| Duration::from_secs_f64(1.0 / r));
-        Pacer { per_record, started: Instant::now(), sent: 0 }
-    }
-
-    pub(crate) fn wait(&mut self) {
-        let Some(step) = self.per_record else { return };
-        let due = self.started + step * self.sent;
-        let now = Instant::now();
-        if due > now {
-            std::thread::sleep(due - now);
-        }
-        self.sent = self.sent.saturating_add(1);
-    }
-}
-
 #[cfg(feature = "kafka")]
 fn produce(records: &[SimRecord], brokers: &str, args: &SimulateArgs) -> anyhow::Result<()> {
-    crate::source::kafka::produce(records, brokers, &args.topic, &args.rdkafka, args.rate)
+    waymark_pipeline::kafka::produce(records, brokers, &args.topic, &args.rdkafka, args.rate)
 }
 
 #[cfg(not(feature = "kafka"))]

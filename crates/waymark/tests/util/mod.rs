@@ -161,3 +161,24 @@ pub fn assert_same_rows(actual: &[Vec<String>], expected: &[Vec<String>], what: 
         dups
     );
 }
+
+/// Says, past the test harness's capture, that a check did not run and why. Under `CI=true`
+/// a subject that CI must have (`required`) fails the test instead of skipping it.
+pub fn skipped(what: &str, why: &str, required: bool) {
+    use std::io::Write as _;
+    if required && std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{what}: {why} (required under CI=true)");
+    }
+    let _ = writeln!(std::io::stderr(), "SKIPPED {what}: {why}");
+}
+
+/// The shared corpus beside the repository (`../shared/corpus`), or `None` after saying so
+/// (a failure under `CI=true`, where it must be there).
+pub fn shared_corpus(what: &str) -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    skipped(what, &format!("{} is absent", dir.display()), true);
+    None
+}

@@ -14,13 +14,12 @@
 //! commits Kafka offsets as the writer acknowledges each batch.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+pub use crate::writer::BoxedEventStore;
+use crate::writer::Writer;
 use anyhow::Context as _;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
@@ -29,46 +28,45 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use waymark_core::config::Config;
-use waymark_core::pipeline::{Batch, Counts, Processor, SourcePosition};
+use waymark_core::pipeline::{Batch, Counts, Processor};
 use waymark_core::Origin;
-use waymark_store::{EventStore, SqliteStore};
 
 use crate::simulate::SimRecord;
 
 /// What `waymark consume` was asked to do.
 #[derive(Debug, Clone)]
-pub(crate) struct ConsumeOptions {
-    pub(crate) brokers: String,
-    pub(crate) topic: String,
-    pub(crate) group: String,
+pub struct ConsumeOptions {
+    pub brokers: String,
+    pub topic: String,
+    pub group: String,
     /// `-X key=value` settings passed to librdkafka.
-    pub(crate) settings: Vec<(String, String)>,
-    pub(crate) exit_when_idle: Option<Duration>,
+    pub settings: Vec<(String, String)>,
+    pub exit_when_idle: Option<Duration>,
     /// Commit at least this often while messages flow.
-    pub(crate) max_batch_wait: Duration,
+    pub max_batch_wait: Duration,
 }
 
 /// The end-of-run summary.
 #[derive(Debug, Default)]
-pub(crate) struct ConsumeReport {
-    pub(crate) counts: Counts,
+pub struct ConsumeReport {
+    pub counts: Counts,
     /// Redelivered messages skipped because the store already had them.
-    pub(crate) redelivered: u64,
+    pub redelivered: u64,
     /// Offsets the broker no longer had when this consumer got there (retention, compaction):
     /// never read, reported rather than silently jumped over.
-    pub(crate) offsets_missing: u64,
-    pub(crate) batches: u64,
-    pub(crate) elapsed: Duration,
+    pub offsets_missing: u64,
+    pub batches: u64,
+    pub elapsed: Duration,
     /// From the first message to the last commit: the time spent consuming, without the
     /// group join before and the idle wait after.
-    pub(crate) active: Duration,
+    pub active: Duration,
     /// Messages still to read in the assigned partitions at the end.
-    pub(crate) lag: i64,
-    pub(crate) waiting: usize,
+    pub lag: i64,
+    pub waiting: usize,
 }
 
 /// Parses `-X key=value` arguments.
-pub(crate) fn parse_settings(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+pub fn parse_settings(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
     raw.iter()
         .map(|kv| {
             let (k, v) =
@@ -76,93 +74,6 @@ pub(crate) fn parse_settings(raw: &[String]) -> anyhow::Result<Vec<(String, Stri
             Ok((k.trim().to_owned(), v.trim().to_owned()))
         })
         .collect()
-}
-
-/// What the writer reports for each batch it committed.
-struct Committed {
-    positions: Vec<SourcePosition>,
-    counts: Counts,
-}
-
-/// Commits batches to the store on its own thread, in order, acknowledging each.
-struct Writer {
-    tx: Option<SyncSender<Batch>>,
-    acks: Receiver<anyhow::Result<Committed>>,
-    handle: Option<JoinHandle<()>>,
-    in_flight: usize,
-}
-
-impl Writer {
-    fn spawn(mut store: SqliteStore) -> Writer {
-        let (tx, rx) = mpsc::sync_channel::<Batch>(2);
-        let (ack_tx, acks) = mpsc::channel();
-        let spawned = std::thread::Builder::new().name("store-writer".into()).spawn(move || {
-            for batch in rx {
-                let (t, records) = (Instant::now(), batch.len());
-                let done = commit_with_retry(&mut store, &batch)
-                    .map(|()| Committed { positions: batch.positions, counts: batch.counts });
-                tracing::debug!(records, took = ?t.elapsed(), "batch committed");
-                if ack_tx.send(done).is_err() {
-                    return;
-                }
-            }
-        });
-        let handle = match spawned {
-            Ok(h) => Some(h),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot start the store writer");
-                None
-            }
-        };
-        Writer { tx: Some(tx), acks, handle, in_flight: 0 }
-    }
-
-    fn send(&mut self, batch: Batch) -> anyhow::Result<()> {
-        let tx = self.tx.as_ref().context("the store writer has stopped")?;
-        tx.send(batch).ok().context("the store writer has stopped")?;
-        self.in_flight += 1;
-        Ok(())
-    }
-
-    /// The next acknowledgement: waits for it when `block`, else only takes one that is there.
-    fn ack(&mut self, block: bool) -> Option<anyhow::Result<Committed>> {
-        if self.in_flight == 0 {
-            return None;
-        }
-        let ack = if block { self.acks.recv().ok() } else { self.acks.try_recv().ok() };
-        if ack.is_some() {
-            self.in_flight -= 1;
-        }
-        ack
-    }
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        self.tx.take();
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-/// The data stays in hand until the store takes it: a busy or failing store is retried with
-/// backoff for about a minute before the consumer gives up (uncommitted, so nothing is lost).
-fn commit_with_retry(store: &mut SqliteStore, batch: &Batch) -> anyhow::Result<()> {
-    let mut delay = Duration::from_millis(100);
-    loop {
-        match store.commit(batch) {
-            Ok(()) => return Ok(()),
-            Err(e) if delay > Duration::from_secs(30) => {
-                return Err(e).context("cannot commit a batch to the store")
-            }
-            Err(e) => {
-                tracing::error!(error = %e, retry_in = ?delay, "cannot commit a batch to the store");
-                std::thread::sleep(delay);
-                delay *= 2;
-            }
-        }
-    }
 }
 
 struct Part {
@@ -175,7 +86,7 @@ struct Part {
 /// the same thread, while the main loop holds no lock).
 struct State {
     /// For sources, join state and positions; batches go through `writer`.
-    store: SqliteStore,
+    store: BoxedEventStore,
     writer: Writer,
     processor: Processor<'static>,
     batch: Batch,
@@ -367,17 +278,18 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 }
 
 /// Consumes until stopped (SIGINT/SIGTERM) or idle; every message ends in the store.
-pub(crate) fn consume(
+pub fn consume(
     config: &'static Config,
-    db: &Path,
+    open_store: &dyn Fn() -> anyhow::Result<BoxedEventStore>,
     opts: &ConsumeOptions,
     stop: &AtomicBool,
 ) -> anyhow::Result<ConsumeReport> {
     let started = Instant::now();
     // Join state is loaded per partition as partitions are assigned.
     let processor = Processor::new(config);
-    let store = SqliteStore::open(db)?;
-    let writer = Writer::spawn(SqliteStore::open(db)?);
+    // One handle reads (join state of assigned partitions), the other writes on its thread.
+    let store = open_store()?;
+    let writer = Writer::spawn(open_store()?);
     let state = Arc::new(Mutex::new(State {
         store,
         writer,
@@ -516,7 +428,7 @@ fn caught_up(consumer: &BaseConsumer<Ctx>, st: &mut State) -> bool {
 }
 
 /// Produces records keyed by correlation id (one flow stays in one partition, in order).
-pub(crate) fn produce(
+pub fn produce(
     records: &[SimRecord],
     brokers: &str,
     topic: &str,
@@ -534,7 +446,7 @@ pub(crate) fn produce(
         cc.set(k, v);
     }
     let producer: BaseProducer = cc.create().context("cannot create the Kafka producer")?;
-    let mut pacer = crate::cmd::simulate::Pacer::new(rate);
+    let mut pacer = crate::simulate::Pacer::new(rate);
     for r in records {
         pacer.wait();
         let mut record = BaseRecord::to(topic).key(r.key.as_bytes()).payload(&r.payload[..]);
@@ -558,7 +470,7 @@ pub(crate) fn produce(
 }
 
 /// Starts librdkafka's mock cluster: a real Kafka-protocol broker on 127.0.0.1.
-pub(crate) fn mock_cluster(
+pub fn mock_cluster(
     brokers: i32,
     topic: &str,
     partitions: i32,

@@ -8,14 +8,14 @@ use walkdir::WalkDir;
 
 /// The files found, sorted and without duplicates, and what could not be read.
 #[derive(Debug, Default)]
-pub(crate) struct Walked {
-    pub(crate) files: Vec<PathBuf>,
+pub struct Walked {
+    pub files: Vec<PathBuf>,
     /// (path, reason) of each input, folder or entry that could not be read.
-    pub(crate) errors: Vec<(String, String)>,
+    pub errors: Vec<(String, String)>,
 }
 
 /// Expands every input; an unreadable one is reported and the others go on.
-pub(crate) fn expand(inputs: &[String]) -> Walked {
+pub fn expand(inputs: &[String]) -> Walked {
     let mut files = BTreeSet::new();
     let mut errors = Vec::new();
     for input in inputs {

@@ -9,28 +9,30 @@
 //!
 //! Alongside the records it returns the truth: the events a correct pipeline ends with.
 
+use std::time::{Duration, Instant};
+
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 /// Knobs of a simulation.
 #[derive(Debug, Clone)]
-pub(crate) struct SimConfig {
-    pub(crate) flows: u64,
-    pub(crate) seed: u64,
+pub struct SimConfig {
+    pub flows: u64,
+    pub seed: u64,
     /// Probability that a retried checkpoint (fedebom CHECKPOINT_1, cmf CMF_CHECKPOINT_2)
     /// fails before it succeeds; it can fail up to twice.
-    pub(crate) p_fail: f64,
+    pub p_fail: f64,
     /// Probability that a reporting or bcis checkpoint fails (and its system stops there).
-    pub(crate) p_fail_inline: f64,
+    pub p_fail_inline: f64,
     /// Probability that the path goes through cmf.
-    pub(crate) p_cmf: f64,
+    pub p_cmf: f64,
     /// Probability that a separate reason is sent before its failure.
-    pub(crate) p_reason_first: f64,
+    pub p_reason_first: f64,
     /// Probability of a noise record (not in any known format) after each record.
-    pub(crate) p_noise: f64,
+    pub p_noise: f64,
     /// First flow's start, seconds since the epoch.
-    pub(crate) start_secs: i64,
+    pub start_secs: i64,
 }
 
 impl Default for SimConfig {
@@ -50,33 +52,33 @@ impl Default for SimConfig {
 
 /// One record as a producer sends it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SimRecord {
+pub struct SimRecord {
     /// The Kafka key: the correlation id, so one flow stays in one partition, in order.
-    pub(crate) key: String,
-    pub(crate) payload: Vec<u8>,
-    pub(crate) noise: bool,
+    pub key: String,
+    pub payload: Vec<u8>,
+    pub noise: bool,
 }
 
 /// One event of the truth, with the schema's field names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub(crate) struct TruthEvent {
-    pub(crate) system_id: String,
-    pub(crate) checkpoint_id: String,
-    pub(crate) timestamp: String,
-    pub(crate) status: String,
-    pub(crate) correlation_id: String,
-    pub(crate) failure_reason: Option<String>,
+pub struct TruthEvent {
+    pub system_id: String,
+    pub checkpoint_id: String,
+    pub timestamp: String,
+    pub status: String,
+    pub correlation_id: String,
+    pub failure_reason: Option<String>,
 }
 
 /// A simulation's output.
 #[derive(Debug, Default)]
-pub(crate) struct Simulation {
-    pub(crate) records: Vec<SimRecord>,
-    pub(crate) truth: Vec<TruthEvent>,
+pub struct Simulation {
+    pub records: Vec<SimRecord>,
+    pub truth: Vec<TruthEvent>,
 }
 
 impl Simulation {
-    pub(crate) fn noise(&self) -> usize {
+    pub fn noise(&self) -> usize {
         self.records.iter().filter(|r| r.noise).count()
     }
 }
@@ -98,7 +100,7 @@ struct Flow<'a> {
 }
 
 /// Runs the orchestrator.
-pub(crate) fn simulate(cfg: &SimConfig) -> Simulation {
+pub fn simulate(cfg: &SimConfig) -> Simulation {
     let mut rng = SmallRng::seed_from_u64(cfg.seed);
     let mut out = Vec::new();
     let mut truth = Vec::new();
@@ -303,6 +305,30 @@ impl Flow<'_> {
             5 => b"\xff\xfe binary \x00 garbage".to_vec(),
             _ => b"WARN connection reset by peer, retrying".to_vec(),
         }
+    }
+}
+
+/// Keeps an average rate by sleeping when ahead of schedule.
+pub struct Pacer {
+    per_record: Option<Duration>,
+    started: Instant,
+    sent: u32,
+}
+
+impl Pacer {
+    pub fn new(rate: Option<f64>) -> Pacer {
+        let per_record = rate.filter(|r| *r > 0.0).map(|r| Duration::from_secs_f64(1.0 / r));
+        Pacer { per_record, started: Instant::now(), sent: 0 }
+    }
+
+    pub fn wait(&mut self) {
+        let Some(step) = self.per_record else { return };
+        let due = self.started + step * self.sent;
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        self.sent = self.sent.saturating_add(1);
     }
 }
 

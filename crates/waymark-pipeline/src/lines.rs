@@ -9,7 +9,7 @@ use std::io::{self, Read};
 
 /// What the reader found next.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Frame<'a> {
+pub enum Frame<'a> {
     /// A complete line, without its `\n`.
     Line { offset: u64, bytes: &'a [u8] },
     /// A line over the limit: its first bytes and its full length (without the `\n`);
@@ -22,7 +22,7 @@ pub(crate) enum Frame<'a> {
 const BLOCK: usize = 256 * 1024;
 
 /// A line framer over any reader.
-pub(crate) struct LineReader<R> {
+pub struct LineReader<R> {
     inner: R,
     buf: Vec<u8>,
     start: usize,
@@ -39,7 +39,7 @@ pub(crate) struct LineReader<R> {
 impl<R: Read> LineReader<R> {
     /// `offset`: where `inner` starts in the input; `max`: the longest line kept whole;
     /// `head_keep`: how much of an oversized line is kept.
-    pub(crate) fn new(inner: R, offset: u64, max: usize, head_keep: usize) -> LineReader<R> {
+    pub fn new(inner: R, offset: u64, max: usize, head_keep: usize) -> LineReader<R> {
         LineReader {
             inner,
             buf: vec![0; BLOCK.min(max.saturating_add(1)).max(4096)],
@@ -53,12 +53,17 @@ impl<R: Read> LineReader<R> {
         }
     }
 
+    /// The reader underneath.
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
     /// The input offset just after the last frame returned.
-    pub(crate) fn offset(&self) -> u64 {
+    pub fn offset(&self) -> u64 {
         self.offset
     }
 
-    pub(crate) fn next_frame(&mut self) -> io::Result<Option<Frame<'_>>> {
+    pub fn next_frame(&mut self) -> io::Result<Option<Frame<'_>>> {
         loop {
             let pending = &self.buf[self.start..self.end];
             if let Some((off, _, len)) = self.skipping.as_mut() {

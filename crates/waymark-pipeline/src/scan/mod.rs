@@ -16,7 +16,7 @@
 
 mod walk;
 
-pub(crate) use walk::expand;
+pub use walk::expand;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
@@ -37,7 +37,7 @@ use waymark_core::scan::{
 };
 use waymark_store::ScanStore;
 
-use super::file::{fingerprint, head_matches, resume, Resume};
+use crate::file::{fingerprint, head_matches, is_gzip, resume, Resume};
 
 /// Bytes read at once; a longer line grows the buffer up to [`MAX_LINE`].
 const BLOCK: usize = 4 << 20;
@@ -47,42 +47,42 @@ const COMMIT_ROWS: usize = 20_000;
 
 /// What one run did.
 #[derive(Debug, Default, Serialize)]
-pub(crate) struct ScanReport {
+pub struct ScanReport {
     /// Files found in the inputs.
-    pub(crate) files: u64,
+    pub files: u64,
     /// Files with nothing new since the last scan.
-    pub(crate) unchanged: u64,
+    pub unchanged: u64,
     /// Files whose known version got new lines.
-    pub(crate) appended: u64,
+    pub appended: u64,
     /// New file versions (new files, and replaced, truncated or rewritten ones).
-    pub(crate) new_versions: u64,
+    pub new_versions: u64,
     /// Versions found under a new path (rename, rotation, copy-then-truncate).
-    pub(crate) moved: u64,
+    pub moved: u64,
     /// Bytes scanned (decompressed, for `.gz`).
-    pub(crate) bytes: u64,
+    pub bytes: u64,
     /// Complete lines scanned.
-    pub(crate) lines: u64,
+    pub lines: u64,
     /// Matched lines stored.
-    pub(crate) matches: u64,
+    pub matches: u64,
     /// Per system type: files and matches per severity.
-    pub(crate) by_type: BTreeMap<String, TypeCounts>,
+    pub by_type: BTreeMap<String, TypeCounts>,
     /// Inputs, folders and files that could not be read; the scan went on without them.
-    pub(crate) errors: Vec<FileError>,
-    pub(crate) elapsed_secs: f64,
+    pub errors: Vec<FileError>,
+    pub elapsed_secs: f64,
 }
 
 #[derive(Debug, Default, Serialize)]
-pub(crate) struct TypeCounts {
-    pub(crate) files: u64,
-    pub(crate) error: u64,
-    pub(crate) warning: u64,
-    pub(crate) info: u64,
+pub struct TypeCounts {
+    pub files: u64,
+    pub error: u64,
+    pub warning: u64,
+    pub info: u64,
 }
 
 #[derive(Debug, Serialize)]
-pub(crate) struct FileError {
-    pub(crate) path: String,
-    pub(crate) error: String,
+pub struct FileError {
+    pub path: String,
+    pub error: String,
 }
 
 /// A file's metadata at planning time.
@@ -124,7 +124,7 @@ enum Msg {
 }
 
 /// Scans the files into the store; unreadable ones are reported in the result.
-pub(crate) fn scan(
+pub fn scan(
     config: &ScanConfig,
     store: &mut dyn ScanStore,
     files: &[PathBuf],
@@ -315,7 +315,7 @@ fn plan(
 }
 
 fn open(path: &Path) -> Result<(File, Meta, bool), String> {
-    let mut file = File::open(path).map_err(|e| e.to_string())?;
+    let file = File::open(path).map_err(|e| e.to_string())?;
     let m = file.metadata().map_err(|e| e.to_string())?;
     if !m.is_file() {
         return Err("not a regular file".to_owned());
@@ -327,8 +327,7 @@ fn open(path: &Path) -> Result<(File, Meta, bool), String> {
         size: m.len(),
         mtime: mtime.map(|t| format_utc(t.as_microsecond())),
     };
-    let mut magic = [0u8; 2];
-    let gz = file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
+    let gz = is_gzip(&file).map_err(|e| e.to_string())?;
     Ok((file, meta, gz))
 }
 
