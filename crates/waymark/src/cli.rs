@@ -50,9 +50,9 @@ pub(crate) enum Command {
     /// List failures with their reasons.
     Failures(cmd::query::FailuresArgs),
     /// List failures and reasons that found no partner within the join time-to-live.
-    Orphans(cmd::query::ListArgs),
+    Orphans(cmd::query::OrphansArgs),
     /// List rejected records with their reason, source and position.
-    DeadLetters(cmd::query::ListArgs),
+    DeadLetters(cmd::query::DeadLettersArgs),
     /// Row counts and the position reached in each source.
     Status(cmd::query::StatusArgs),
     /// Run one read-only SQL query against the store and print the rows.
@@ -63,6 +63,8 @@ pub(crate) enum Command {
     Audit(cmd::audit::AuditArgs),
     /// List audited ETL runs.
     Runs(cmd::audit::RunsArgs),
+    /// Answer over HTTP (JSON API, OpenLineage receiver, metrics) and run the configured sources.
+    Serve(cmd::serve::ServeArgs),
     /// Check or print the configuration.
     #[command(subcommand)]
     Config(cmd::config::ConfigCommand),

@@ -12,7 +12,13 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    init_tracing(cli.global.verbose, cli.global.quiet);
+    let json_logs = matches!(&cli.command, cli::Command::Serve(a) if a.log_format == cmd::serve::LogFormat::Json);
+    // serve logs what it does at info level unless told otherwise.
+    let verbose = match &cli.command {
+        cli::Command::Serve(_) => cli.global.verbose.max(1),
+        _ => cli.global.verbose,
+    };
+    init_tracing(verbose, cli.global.quiet, json_logs);
     match cmd::run(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -29,7 +35,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(verbose: u8, quiet: bool) {
+fn init_tracing(verbose: u8, quiet: bool, json: bool) {
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -39,9 +45,10 @@ fn init_tracing(verbose: u8, quiet: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("WAYMARK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+    let fmt = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        fmt.json().init();
+    } else {
+        fmt.with_target(false).init();
+    }
 }

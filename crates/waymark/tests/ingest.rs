@@ -184,9 +184,9 @@ fn stdin_blank_lines_and_bad_records_become_counts_and_dead_letters() {
     );
     let trace: serde_json::Value =
         serde_json::from_str(&dir.run(&["trace", "def-456", "--json"])).unwrap();
-    assert_eq!(trace[0]["failure_reason"], "CMF_FAILURE_REASON_1");
-    assert_eq!(trace[0]["timestamp"], "2025-05-04T10:32:00Z");
-    assert_eq!(trace[0]["system_id"], "cmf");
+    assert_eq!(trace["events"][0]["failure_reason"], "CMF_FAILURE_REASON_1");
+    assert_eq!(trace["events"][0]["timestamp"], "2025-05-04T10:32:00Z");
+    assert_eq!(trace["events"][0]["system_id"], "cmf");
     let dl = dir.run(&["dead-letters"]);
     assert!(dl.contains("bad_json") && dl.contains("invalid_utf8"), "{dl}");
 }

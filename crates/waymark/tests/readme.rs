@@ -31,9 +31,9 @@ fn the_configuration_example_is_valid() {
     util::assert_success(&c.output().unwrap(), &["ingest"]);
     let trace = dir.run(&["trace", "b-1", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&trace).unwrap();
-    assert_eq!(v[0]["failure_reason"], "card declined");
+    assert_eq!(v["events"][0]["failure_reason"], "card declined");
     // The zone of zoneless timestamps is the configured one (Paris, UTC+2 in May).
-    assert_eq!(v[0]["timestamp"], "2025-05-04T08:00:00Z");
+    assert_eq!(v["events"][0]["timestamp"], "2025-05-04T08:00:00Z");
 }
 
 /// Every command the README's table names exists and has a --help.

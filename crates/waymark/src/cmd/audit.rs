@@ -9,10 +9,10 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Args;
-use waymark_core::audit::{self, RunFilter, RunStatus, StoredRun};
-use waymark_core::normalize::{format_utc, TimeParser, TsFormat};
+use waymark_core::answer::{FlagClock, RunView};
+use waymark_core::audit::RunStatus;
 use waymark_pipeline::audit::{audit_file, audit_pending, AuditSummary};
-use waymark_store::AuditStore;
+use waymark_store::{PageRequest, QueryStore, RunQuery};
 
 use crate::cli::Global;
 use crate::context::{load_config, open_store, open_store_for_query};
@@ -52,6 +52,9 @@ pub(crate) struct RunsArgs {
     /// At most this many runs, the latest by start (0 = all).
     #[arg(long, default_value_t = 100)]
     pub(crate) limit: usize,
+    /// Continue after the previous page (the cursor printed on stderr when runs remain).
+    #[arg(long)]
+    pub(crate) cursor: Option<String>,
     /// Print JSON lines.
     #[arg(long)]
     pub(crate) json: bool,
@@ -101,42 +104,25 @@ pub(crate) fn print_summary(summary: &AuditSummary, out: &mut impl Write) -> std
 pub(crate) fn runs(g: &Global, args: &RunsArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(g)?;
     let store = open_store_for_query(g)?;
-    let filter = RunFilter {
+    let clock = FlagClock {
+        now_micros: jiff::Timestamp::now().as_microsecond(),
+        running_timeout_secs: config.audit.running_timeout_secs,
+    };
+    let query = RunQuery {
         status: args.status,
         system_type: args.system.clone(),
         since: args.since,
         until: args.until,
-        // Flags are judged after the query, so the limit applies to the flagged runs.
-        limit: if args.flagged { 0 } else { args.limit },
+        flagged: args.flagged,
+        clock,
     };
-    let now = jiff::Timestamp::now().as_microsecond();
-    let timeout = config.audit.running_timeout_secs;
-    let mut listed: Vec<(StoredRun, Vec<&'static str>)> = store
-        .runs(&filter)?
-        .into_iter()
-        .map(|r| {
-            let last_seen = TimeParser::new(vec![TsFormat::Iso8601], jiff::tz::TimeZone::UTC)
-                .parse(&r.updated_at);
-            let flags = audit::flags(&r.row, now, timeout, last_seen);
-            (r, flags.into_iter().map(audit::Flag::as_str).collect::<Vec<_>>())
-        })
-        .filter(|(_, flags)| !args.flagged || !flags.is_empty())
-        .collect();
-    if args.flagged && args.limit > 0 && listed.len() > args.limit {
-        listed.drain(..listed.len() - args.limit);
-    }
+    let page = store.run_page(&query, &args.page())?;
+    // A page is the latest runs first; people read them oldest first.
+    let listed: Vec<&RunView> = page.items.iter().rev().collect();
     let mut out = std::io::stdout().lock();
     if args.json {
-        for (r, flags) in &listed {
-            let mut v = r.row.to_json();
-            v["run_key"] = r.run_key.clone().into();
-            v["logscan_id"] = r.logscan_id.into();
-            v["log_file"] = r.log_file.clone().into();
-            v["updated_at"] = r.updated_at.clone().into();
-            v["flags"] = flags.clone().into();
-            serde_json::to_writer(&mut out, &v)?;
-            writeln!(out)?;
-        }
+        crate::cmd::query::print_json_lines(&mut out, &listed)?;
+        crate::cmd::query::note_next_page(page.next_cursor.as_deref());
         return Ok(ExitCode::SUCCESS);
     }
     let mut table = Table::new(&[
@@ -155,30 +141,39 @@ pub(crate) fn runs(g: &Global, args: &RunsArgs) -> anyhow::Result<ExitCode> {
     ]);
     let opt = |v: &Option<String>| v.as_deref().map_or_else(|| "-".to_owned(), clean);
     let num = |v: Option<i64>| v.map_or_else(|| "-".to_owned(), |n| n.to_string());
-    for (r, flags) in &listed {
-        let row = &r.row;
+    for row in &listed {
         let error = row.error_message.as_deref().map_or_else(String::new, |e| {
             let first = e.lines().next().unwrap_or("");
             clean(&first.chars().take(60).collect::<String>())
         });
         table.row(vec![
-            row.start_time.map_or_else(|| "-".to_owned(), format_utc),
+            row.start_time.clone().unwrap_or_else(|| "-".to_owned()),
             clean(&row.system_type),
             opt(&row.workflow_name),
             opt(&row.session_name),
             opt(&row.run_id),
-            row.status.as_str().to_owned(),
-            row.duration_seconds().map_or_else(|| "-".to_owned(), |d| format!("{d:.1}")),
+            row.status.clone(),
+            row.duration_seconds
+                .as_ref()
+                .and_then(serde_json::Value::as_f64)
+                .map_or_else(|| "-".to_owned(), |d| format!("{d:.1}")),
             num(row.source_rows),
             num(row.target_rows),
             num(row.rejected_rows),
-            flags.join(","),
+            row.flags.join(","),
             error,
         ]);
     }
     table.print(&mut out)?;
     writeln!(out, "{} run(s)", listed.len())?;
+    crate::cmd::query::note_next_page(page.next_cursor.as_deref());
     Ok(ExitCode::SUCCESS)
+}
+
+impl RunsArgs {
+    fn page(&self) -> PageRequest {
+        PageRequest { cursor: self.cursor.clone(), limit: self.limit }
+    }
 }
 
 fn parse_status(s: &str) -> Result<RunStatus, String> {

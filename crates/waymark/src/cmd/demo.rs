@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use waymark_store::EventStore;
 
 use crate::cli::Global;
 use crate::cmd::ingest::print_summary;
@@ -57,8 +56,8 @@ pub(crate) fn run(g: &Global, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     if let Some(e) = failed {
         println!("\n$ waymark trace {}", e.correlation_id);
         drop(out);
-        let rows = store.trace(&e.correlation_id)?;
-        crate::cmd::query::print_trace_rows(&e.correlation_id, &rows)?;
+        let flow = waymark_store::QueryStore::flow(&store, &e.correlation_id)?;
+        crate::cmd::query::print_flow(&flow)?;
     }
     println!(
         "\nnext: waymark failures --system cmf | waymark orphans | waymark dead-letters | waymark status"

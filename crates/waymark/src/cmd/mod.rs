@@ -9,6 +9,7 @@ pub(crate) mod demo;
 pub(crate) mod ingest;
 pub(crate) mod query;
 pub(crate) mod scan;
+pub(crate) mod serve;
 pub(crate) mod simulate;
 
 use std::process::ExitCode;
@@ -35,6 +36,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         #[cfg(feature = "kafka")]
         Command::MockBroker(a) => consume::mock_broker(g, &a),
         Command::Scan(a) => scan::run(g, &a),
+        Command::Serve(a) => serve::run(g, &a),
         Command::Audit(a) => audit::run(g, &a),
         Command::Runs(a) => audit::runs(g, &a),
     }

@@ -5,9 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
-use waymark_core::normalize::{TimeParser, TsFormat};
-use waymark_core::Status;
-use waymark_store::{EventRow, EventStore, FailureFilter};
+use waymark_core::answer::FlowTrace;
+use waymark_store::{DeadLetterQuery, FailureQuery, OrphanQuery, PageRequest, QueryStore};
 
 use crate::cli::Global;
 use crate::context::open_store_for_query;
@@ -17,9 +16,29 @@ use crate::output::{clean, print_counts, thousands, Table};
 pub(crate) struct TraceArgs {
     /// The correlation id of the flow.
     pub(crate) correlation_id: String,
-    /// Print the events as a JSON array with the schema's field names.
+    /// Print the trace as JSON: its events with the schema's field names, and the verdict.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+/// Where a list starts and how long it is.
+#[derive(Debug, Args)]
+pub(crate) struct PageArgs {
+    /// At most this many rows (0 = all).
+    #[arg(long, default_value_t = 100)]
+    pub(crate) limit: usize,
+    /// Continue after the previous page (the cursor printed on stderr when rows remain).
+    #[arg(long)]
+    pub(crate) cursor: Option<String>,
+    /// Print JSON lines.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+impl PageArgs {
+    pub(crate) fn request(&self) -> PageRequest {
+        PageRequest { cursor: self.cursor.clone(), limit: self.limit }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -27,28 +46,50 @@ pub(crate) struct FailuresArgs {
     /// Only this system.
     #[arg(long)]
     pub(crate) system: Option<String>,
+    /// Only this checkpoint.
+    #[arg(long)]
+    pub(crate) checkpoint: Option<String>,
+    /// Only failures whose reason is not (yet) known.
+    #[arg(long)]
+    pub(crate) without_reason: bool,
     /// From this time on (RFC 3339, or a date; zoneless times are UTC).
     #[arg(long, value_parser = parse_time)]
     pub(crate) since: Option<i64>,
     /// Before this time.
     #[arg(long, value_parser = parse_time)]
     pub(crate) until: Option<i64>,
-    /// At most this many rows (0 = all).
-    #[arg(long, default_value_t = 100)]
-    pub(crate) limit: usize,
-    /// Print JSON lines.
-    #[arg(long)]
-    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) page: PageArgs,
 }
 
 #[derive(Debug, Args)]
-pub(crate) struct ListArgs {
-    /// At most this many rows (0 = all).
-    #[arg(long, default_value_t = 100)]
-    pub(crate) limit: usize,
-    /// Print JSON lines.
+pub(crate) struct OrphansArgs {
+    /// Only this system.
     #[arg(long)]
-    pub(crate) json: bool,
+    pub(crate) system: Option<String>,
+    /// Only this kind of half (failure or reason).
+    #[arg(long)]
+    pub(crate) kind: Option<String>,
+    /// From this time on (RFC 3339, or a date; zoneless times are UTC).
+    #[arg(long, value_parser = parse_time)]
+    pub(crate) since: Option<i64>,
+    /// Before this time.
+    #[arg(long, value_parser = parse_time)]
+    pub(crate) until: Option<i64>,
+    #[command(flatten)]
+    pub(crate) page: PageArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DeadLettersArgs {
+    /// Only this kind of rejection (bad_json, invalid_utf8, ...).
+    #[arg(long)]
+    pub(crate) kind: Option<String>,
+    /// Only records of this source (its name, as `status` shows it).
+    #[arg(long)]
+    pub(crate) source: Option<String>,
+    #[command(flatten)]
+    pub(crate) page: PageArgs,
 }
 
 #[derive(Debug, Args)]
@@ -73,104 +114,69 @@ pub(crate) struct SqlArgs {
 
 /// A time argument: RFC 3339, or a date; zoneless times are UTC.
 pub(crate) fn parse_time(s: &str) -> Result<i64, String> {
-    let formats = vec![TsFormat::Iso8601, TsFormat::Strftime("%Y-%m-%d".into())];
-    let p = TimeParser::new(formats, jiff::tz::TimeZone::UTC);
-    p.parse(s).or_else(|| p.parse(&format!("{s}T00:00:00"))).ok_or_else(|| {
-        format!("`{s}` is not a time (expected RFC 3339 like 2025-05-04T10:30:00Z, or a date)")
-    })
+    waymark_core::answer::parse_time_filter(s)
 }
 
-fn event_json(r: &EventRow) -> serde_json::Value {
-    let e = &r.event;
-    serde_json::json!({
-        "system_id": &*e.system_id,
-        "checkpoint_id": e.checkpoint_id,
-        "timestamp": e.timestamp(),
-        "status": e.status.as_str(),
-        "correlation_id": e.correlation_id,
-        "failure_reason": e.failure_reason,
-        "source": r.source,
-        "position": r.position,
-    })
+/// Prints items as JSON lines, and the next page's cursor on stderr when there is one.
+pub(crate) fn print_json_lines<T: serde::Serialize>(
+    out: &mut impl Write,
+    items: &[T],
+) -> anyhow::Result<()> {
+    for item in items {
+        serde_json::to_writer(&mut *out, item)?;
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// Says on stderr how to get the next page, when there is one.
+pub(crate) fn note_next_page(next: Option<&str>) {
+    if let Some(cursor) = next {
+        eprintln!("more rows: add --cursor {cursor}");
+    }
 }
 
 pub(crate) fn trace(g: &Global, args: &TraceArgs) -> anyhow::Result<ExitCode> {
     let store = open_store_for_query(g)?;
-    let rows = store.trace(&args.correlation_id)?;
+    let flow = store.flow(&args.correlation_id)?;
     let mut out = std::io::stdout().lock();
     if args.json {
-        let all: Vec<_> = rows.iter().map(event_json).collect();
-        serde_json::to_writer_pretty(&mut out, &all)?;
+        serde_json::to_writer_pretty(&mut out, &flow)?;
         writeln!(out)?;
-    } else if rows.is_empty() {
+    } else if flow.events.is_empty() {
         writeln!(out, "no events for correlation id {}", clean(&args.correlation_id))?;
     } else {
-        print_trace(&mut out, &args.correlation_id, &rows)?;
+        print_trace(&mut out, &flow)?;
     }
-    Ok(if rows.is_empty() { ExitCode::from(1) } else { ExitCode::SUCCESS })
-}
-
-/// Where a flow stopped: the last event of every system, and the failures among them.
-pub(crate) fn verdict(rows: &[EventRow]) -> String {
-    let mut last: Vec<&EventRow> = Vec::new();
-    for r in rows {
-        match last.iter_mut().find(|l| l.event.system_id == r.event.system_id) {
-            Some(slot) => *slot = r,
-            None => last.push(r),
-        }
-    }
-    let failed: Vec<String> = last
-        .iter()
-        .filter(|r| r.event.status == Status::Failure)
-        .map(|r| {
-            let why = r
-                .event
-                .failure_reason
-                .as_deref()
-                .map_or("reason not (yet) known".to_owned(), clean);
-            format!("{} {} ({why})", r.event.system_id, clean(&r.event.checkpoint_id))
-        })
-        .collect();
-    let Some(end) = rows.last() else { return "no events".to_owned() };
-    if failed.is_empty() {
-        format!(
-            "last step {} {} {} at {}",
-            end.event.system_id,
-            clean(&end.event.checkpoint_id),
-            end.event.status,
-            end.event.timestamp()
-        )
-    } else {
-        format!("stopped with FAILURE at {}", failed.join("; "))
-    }
+    Ok(if flow.events.is_empty() { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 /// Prints a trace to stdout.
-pub(crate) fn print_trace_rows(cid: &str, rows: &[EventRow]) -> std::io::Result<()> {
-    print_trace(&mut std::io::stdout().lock(), cid, rows)
+pub(crate) fn print_flow(flow: &FlowTrace) -> std::io::Result<()> {
+    print_trace(&mut std::io::stdout().lock(), flow)
 }
 
-fn print_trace(out: &mut impl Write, cid: &str, rows: &[EventRow]) -> std::io::Result<()> {
-    let mut systems: Vec<&str> = Vec::new();
-    for r in rows {
-        if !systems.contains(&&*r.event.system_id) {
-            systems.push(&r.event.system_id);
-        }
-    }
-    writeln!(out, "flow {}: {} events across {}", clean(cid), rows.len(), systems.join(", "))?;
-    writeln!(out, "{}", verdict(rows))?;
+fn print_trace(out: &mut impl Write, flow: &FlowTrace) -> std::io::Result<()> {
+    let systems: Vec<String> = flow.systems.iter().map(|s| clean(s)).collect();
+    writeln!(
+        out,
+        "flow {}: {} events across {}",
+        clean(&flow.correlation_id),
+        flow.events.len(),
+        systems.join(", ")
+    )?;
+    writeln!(out, "{}", clean(&flow.verdict.text))?;
     writeln!(out)?;
     let mut t = Table::new(&["TIME", "SYSTEM", "CHECKPOINT", "STATUS", "+PREV", "REASON"]);
     let mut prev: Option<i64> = None;
-    for r in rows {
-        let e = &r.event;
+    for e in &flow.events {
         let delta = prev.map_or(String::new(), |p| format_delta(e.ts_micros - p));
         prev = Some(e.ts_micros);
         t.row(vec![
-            e.timestamp(),
+            e.timestamp.clone(),
             clean(&e.system_id),
             clean(&e.checkpoint_id),
-            e.status.to_string(),
+            e.status.clone(),
             delta,
             e.failure_reason.as_deref().map(clean).unwrap_or_default(),
         ]);
@@ -191,115 +197,107 @@ fn format_delta(us: i64) -> String {
 
 pub(crate) fn failures(g: &Global, args: &FailuresArgs) -> anyhow::Result<ExitCode> {
     let store = open_store_for_query(g)?;
-    let filter = FailureFilter {
+    let query = FailureQuery {
         system: args.system.clone(),
+        checkpoint: args.checkpoint.clone(),
         since: args.since,
         until: args.until,
-        limit: args.limit,
+        without_reason: args.without_reason,
     };
-    let rows = store.failures(&filter)?;
+    let page = store.failure_page(&query, &args.page.request())?;
     let mut out = std::io::stdout().lock();
-    if args.json {
-        for r in &rows {
-            serde_json::to_writer(&mut out, &event_json(r))?;
-            writeln!(out)?;
+    if args.page.json {
+        print_json_lines(&mut out, &page.items)?;
+    } else {
+        let mut t = Table::new(&["TIME", "SYSTEM", "CHECKPOINT", "CORRELATION_ID", "REASON"]);
+        for e in &page.items {
+            t.row(vec![
+                e.timestamp.clone(),
+                clean(&e.system_id),
+                clean(&e.checkpoint_id),
+                clean(&e.correlation_id),
+                e.failure_reason.as_deref().map_or("(no reason yet)".to_owned(), clean),
+            ]);
         }
-        return Ok(ExitCode::SUCCESS);
+        t.print(&mut out)?;
     }
-    let mut t = Table::new(&["TIME", "SYSTEM", "CHECKPOINT", "CORRELATION_ID", "REASON"]);
-    for r in &rows {
-        let e = &r.event;
-        t.row(vec![
-            e.timestamp(),
-            clean(&e.system_id),
-            clean(&e.checkpoint_id),
-            clean(&e.correlation_id),
-            e.failure_reason.as_deref().map_or("(no reason yet)".to_owned(), clean),
-        ]);
-    }
-    t.print(&mut out)?;
+    note_next_page(page.next_cursor.as_deref());
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn orphans(g: &Global, args: &ListArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn orphans(g: &Global, args: &OrphansArgs) -> anyhow::Result<ExitCode> {
     let store = open_store_for_query(g)?;
-    let rows = store.orphans(args.limit)?;
+    let query = OrphanQuery {
+        system: args.system.clone(),
+        kind: args.kind.clone(),
+        since: args.since,
+        until: args.until,
+    };
+    let page = store.orphan_page(&query, &args.page.request())?;
     let mut out = std::io::stdout().lock();
-    let mut t =
-        Table::new(&["KIND", "SYSTEM", "CORRELATION_ID", "TIME", "REASON", "SOURCE", "POSITION"]);
-    for r in &rows {
-        if args.json {
-            let v = serde_json::json!({
-                "kind": r.kind.as_str(), "system_id": r.system_id, "correlation_id": r.correlation_id,
-                "timestamp": r.timestamp, "failure_reason": r.reason, "source": r.source, "position": r.position,
-            });
-            serde_json::to_writer(&mut out, &v)?;
-            writeln!(out)?;
-            continue;
-        }
-        t.row(vec![
-            r.kind.as_str().to_owned(),
-            clean(&r.system_id),
-            clean(&r.correlation_id),
-            r.timestamp.clone(),
-            r.reason.as_deref().map(clean).unwrap_or_default(),
-            clean(&r.source),
-            r.position.to_string(),
+    if args.page.json {
+        print_json_lines(&mut out, &page.items)?;
+    } else {
+        let mut t = Table::new(&[
+            "KIND",
+            "SYSTEM",
+            "CORRELATION_ID",
+            "TIME",
+            "REASON",
+            "SOURCE",
+            "POSITION",
         ]);
-    }
-    if !args.json {
+        for r in &page.items {
+            t.row(vec![
+                r.kind.clone(),
+                clean(&r.system_id),
+                clean(&r.correlation_id),
+                r.timestamp.clone(),
+                r.failure_reason.as_deref().map(clean).unwrap_or_default(),
+                clean(&r.source),
+                r.position.to_string(),
+            ]);
+        }
         t.print(&mut out)?;
     }
+    note_next_page(page.next_cursor.as_deref());
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn dead_letters(g: &Global, args: &ListArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn dead_letters(g: &Global, args: &DeadLettersArgs) -> anyhow::Result<ExitCode> {
     let store = open_store_for_query(g)?;
-    let rows = store.dead_letters(args.limit)?;
+    let query = DeadLetterQuery { kind: args.kind.clone(), source: args.source.clone() };
+    let page = store.dead_letter_page(&query, &args.page.request())?;
     let mut out = std::io::stdout().lock();
-    let mut t = Table::new(&["SOURCE", "POSITION", "KIND", "REASON", "RECORD"]);
-    for r in &rows {
-        let raw = String::from_utf8_lossy(&r.raw);
-        if args.json {
-            let v = serde_json::json!({
-                "source": r.source, "position": r.position, "kind": r.kind, "reason": r.reason,
-                "raw": raw, "raw_len": r.raw_len,
-            });
-            serde_json::to_writer(&mut out, &v)?;
-            writeln!(out)?;
-            continue;
+    if args.page.json {
+        print_json_lines(&mut out, &page.items)?;
+    } else {
+        let mut t = Table::new(&["SOURCE", "POSITION", "KIND", "REASON", "RECORD"]);
+        for r in &page.items {
+            let mut shown: String = clean(&r.raw).chars().take(60).collect();
+            if r.raw_len > 60 {
+                shown.push('…');
+            }
+            t.row(vec![
+                clean(&r.source),
+                r.position.to_string(),
+                r.kind.clone(),
+                clean(&r.reason),
+                shown,
+            ]);
         }
-        let mut shown: String = clean(&raw).chars().take(60).collect();
-        if r.raw_len > 60 {
-            shown.push('…');
-        }
-        t.row(vec![
-            clean(&r.source),
-            r.position.to_string(),
-            r.kind.clone(),
-            clean(&r.reason),
-            shown,
-        ]);
-    }
-    if !args.json {
         t.print(&mut out)?;
     }
+    note_next_page(page.next_cursor.as_deref());
     Ok(ExitCode::SUCCESS)
 }
 
 pub(crate) fn status(g: &Global, args: &StatusArgs) -> anyhow::Result<ExitCode> {
     let store = open_store_for_query(g)?;
-    let s = store.stats()?;
-    let sources = store.sources()?;
+    let s = store.status()?;
     let mut out = std::io::stdout().lock();
     if args.json {
-        let v = serde_json::json!({
-            "events": s.events, "failures": s.failures, "failures_without_reason": s.failures_without_reason,
-            "waiting": s.waiting, "orphans": s.orphans, "dead_letters": s.dead_letters,
-            "sources": sources.iter().map(|r| serde_json::json!({
-                "kind": r.kind, "name": r.name, "position": r.position })).collect::<Vec<_>>(),
-        });
-        serde_json::to_writer_pretty(&mut out, &v)?;
+        serde_json::to_writer_pretty(&mut out, &s)?;
         writeln!(out)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -313,10 +311,10 @@ pub(crate) fn status(g: &Global, args: &StatusArgs) -> anyhow::Result<ExitCode> 
         ("dead letters", s.dead_letters),
     ];
     print_counts(&mut out, &rows)?;
-    if !sources.is_empty() {
+    if !s.sources.is_empty() {
         writeln!(out)?;
         let mut t = Table::new(&["KIND", "SOURCE", "POSITION"]);
-        for r in &sources {
+        for r in &s.sources {
             t.row(vec![r.kind.clone(), clean(&r.name), thousands(r.position)]);
         }
         t.print(&mut out)?;

@@ -1,0 +1,335 @@
+//! The JSON API under `/api/v1`: every answer from the store's indexes, lists paginated with
+//! opaque cursors, the same values the CLI prints with `--json`. The OpenAPI document is
+//! generated from these handlers and types ([`ApiDoc`]), so it cannot drift from them.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use utoipa::{IntoParams, OpenApi};
+use waymark_core::answer::{
+    parse_time_filter, DeadLetterView, EventView, FlagClock, FlowTrace, OrphanView, Page, RunView,
+    ScanResultView, StatusView, Summary,
+};
+use waymark_core::audit::RunStatus;
+use waymark_store::{
+    DeadLetterQuery, FailureQuery, OrphanQuery, PageRequest, QueryStore, RunQuery, ScanResultQuery,
+};
+
+use crate::error::ErrorBody;
+use crate::{ApiError, AppState};
+
+/// Rows per page unless `limit` says otherwise, and the most a page holds.
+pub const DEFAULT_LIMIT: usize = 100;
+pub const MAX_LIMIT: usize = 1000;
+
+/// The API's routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/flows/{correlation_id}", get(flow))
+        .route("/api/v1/failures", get(failures))
+        .route("/api/v1/orphans", get(orphans))
+        .route("/api/v1/dead-letters", get(dead_letters))
+        .route("/api/v1/runs", get(runs))
+        .route("/api/v1/runs/{run_key}", get(run))
+        .route("/api/v1/scan-results", get(scan_results))
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/summary", get(summary))
+        .route("/api/v1/openapi.json", get(openapi))
+}
+
+/// The OpenAPI 3 document of the API.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "waymark", description = "The audit trail of data pipelines: flows, failures, runs."),
+    paths(
+        flow, failures, orphans, dead_letters, runs, run, scan_results, status, summary, openapi,
+        crate::lineage::receive, crate::ops::health, crate::ops::ready, crate::ops::metrics_text
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        openapi.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new(
+            "bearer",
+            Vec::<String>::new(),
+        )]);
+    }
+}
+
+/// Where a page starts and how long it is.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Rows per page, 1 to 1000 (default 100).
+    pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl PageParams {
+    fn request(&self) -> Result<PageRequest, ApiError> {
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+        if limit == 0 || limit > MAX_LIMIT {
+            return Err(ApiError::bad_request(format!("limit: must be 1 to {MAX_LIMIT}")));
+        }
+        Ok(PageRequest { cursor: self.cursor.clone(), limit })
+    }
+}
+
+/// A time window on event time (or a run's start).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WindowParams {
+    /// From this time on: RFC 3339, or a date (zoneless times are UTC).
+    pub since: Option<String>,
+    /// Before this time.
+    pub until: Option<String>,
+}
+
+impl WindowParams {
+    fn bounds(&self) -> Result<(Option<i64>, Option<i64>), ApiError> {
+        let one = |name: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(|s| {
+                    parse_time_filter(s).map_err(|e| ApiError::bad_request(format!("{name}: {e}")))
+                })
+                .transpose()
+        };
+        Ok((one("since", &self.since)?, one("until", &self.until)?))
+    }
+}
+
+/// Filters of `/failures`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FailureParams {
+    pub system: Option<String>,
+    pub checkpoint: Option<String>,
+    /// Only failures whose reason is not (yet) known.
+    #[serde(default)]
+    pub without_reason: bool,
+}
+
+/// Filters of `/orphans`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OrphanParams {
+    pub system: Option<String>,
+    /// `failure` or `reason`.
+    pub kind: Option<String>,
+}
+
+/// Filters of `/dead-letters`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeadLetterParams {
+    /// The rejection's kind (`bad_json`, `invalid_utf8`, `openlineage`, …).
+    pub kind: Option<String>,
+    /// The source's name.
+    pub source: Option<String>,
+}
+
+/// Filters of `/runs`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RunParams {
+    /// `SUCCESS`, `FAILURE`, `RUNNING` or `UNKNOWN`.
+    pub status: Option<String>,
+    /// The system type (`INFA_SESSION`, `DBT`, `OPENLINEAGE`, …).
+    pub system: Option<String>,
+    /// Only runs whose counts do not add up or that have been RUNNING too long.
+    #[serde(default)]
+    pub flagged: bool,
+}
+
+/// Filters of `/scan-results`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ScanResultParams {
+    pub system_type: Option<String>,
+    /// `ERROR`, `WARNING` or `INFO`.
+    pub severity: Option<String>,
+    pub rule: Option<String>,
+    pub file_path: Option<String>,
+    pub logscan_id: Option<i64>,
+}
+
+/// A query string as typed parameters, or a JSON 400.
+fn params<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(t)| t).map_err(|e| ApiError::bad_request(e.body_text()))
+}
+
+fn clock(state: &AppState) -> FlagClock {
+    FlagClock {
+        now_micros: jiff::Timestamp::now().as_microsecond(),
+        running_timeout_secs: state.config().audit.running_timeout_secs,
+    }
+}
+
+/// The trace of one flow and where it stopped.
+#[utoipa::path(get, path = "/api/v1/flows/{correlation_id}",
+    params(("correlation_id" = String, Path, description = "The flow's correlation id")),
+    responses((status = 200, body = FlowTrace), (status = 404, body = ErrorBody, description = "no event has this id")))]
+pub async fn flow(
+    State(state): State<AppState>,
+    Path(correlation_id): Path<String>,
+) -> Result<Json<FlowTrace>, ApiError> {
+    let flow = state.store.read(move |s| s.flow(&correlation_id)).await?;
+    if flow.events.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "no events for correlation id {}",
+            flow.correlation_id
+        )));
+    }
+    Ok(Json(flow))
+}
+
+/// Failures, oldest first.
+#[utoipa::path(get, path = "/api/v1/failures", params(FailureParams, WindowParams, PageParams),
+    responses((status = 200, body = Page<EventView>), (status = 400, body = ErrorBody)))]
+pub async fn failures(
+    State(state): State<AppState>,
+    f: Result<Query<FailureParams>, QueryRejection>,
+    w: Result<Query<WindowParams>, QueryRejection>,
+    p: Result<Query<PageParams>, QueryRejection>,
+) -> Result<Json<Page<EventView>>, ApiError> {
+    let (f, (since, until), page) = (params(f)?, params(w)?.bounds()?, params(p)?.request()?);
+    let q = FailureQuery {
+        system: f.system,
+        checkpoint: f.checkpoint,
+        since,
+        until,
+        without_reason: f.without_reason,
+    };
+    Ok(Json(state.store.read(move |s| s.failure_page(&q, &page)).await?))
+}
+
+/// Halves of split failures that found no partner in time, oldest first.
+#[utoipa::path(get, path = "/api/v1/orphans", params(OrphanParams, WindowParams, PageParams),
+    responses((status = 200, body = Page<OrphanView>), (status = 400, body = ErrorBody)))]
+pub async fn orphans(
+    State(state): State<AppState>,
+    f: Result<Query<OrphanParams>, QueryRejection>,
+    w: Result<Query<WindowParams>, QueryRejection>,
+    p: Result<Query<PageParams>, QueryRejection>,
+) -> Result<Json<Page<OrphanView>>, ApiError> {
+    let (f, (since, until), page) = (params(f)?, params(w)?.bounds()?, params(p)?.request()?);
+    let q = OrphanQuery { system: f.system, kind: f.kind, since, until };
+    Ok(Json(state.store.read(move |s| s.orphan_page(&q, &page)).await?))
+}
+
+/// Rejected records with their reason and origin.
+#[utoipa::path(get, path = "/api/v1/dead-letters", params(DeadLetterParams, PageParams),
+    responses((status = 200, body = Page<DeadLetterView>), (status = 400, body = ErrorBody)))]
+pub async fn dead_letters(
+    State(state): State<AppState>,
+    f: Result<Query<DeadLetterParams>, QueryRejection>,
+    p: Result<Query<PageParams>, QueryRejection>,
+) -> Result<Json<Page<DeadLetterView>>, ApiError> {
+    let (f, page) = (params(f)?, params(p)?.request()?);
+    let q = DeadLetterQuery { kind: f.kind, source: f.source };
+    Ok(Json(state.store.read(move |s| s.dead_letter_page(&q, &page)).await?))
+}
+
+/// Audited ETL runs, the latest start first.
+#[utoipa::path(get, path = "/api/v1/runs", params(RunParams, WindowParams, PageParams),
+    responses((status = 200, body = Page<RunView>), (status = 400, body = ErrorBody)))]
+pub async fn runs(
+    State(state): State<AppState>,
+    f: Result<Query<RunParams>, QueryRejection>,
+    w: Result<Query<WindowParams>, QueryRejection>,
+    p: Result<Query<PageParams>, QueryRejection>,
+) -> Result<Json<Page<RunView>>, ApiError> {
+    let (f, (since, until), page) = (params(f)?, params(w)?.bounds()?, params(p)?.request()?);
+    let status = f
+        .status
+        .as_deref()
+        .map(|s| {
+            RunStatus::from_word(&s.to_ascii_uppercase()).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "status: `{s}` is not SUCCESS, FAILURE, RUNNING or UNKNOWN"
+                ))
+            })
+        })
+        .transpose()?;
+    let q = RunQuery {
+        status,
+        system_type: f.system,
+        since,
+        until,
+        flagged: f.flagged,
+        clock: clock(&state),
+    };
+    Ok(Json(state.store.read(move |s| s.run_page(&q, &page)).await?))
+}
+
+/// One run by its key.
+#[utoipa::path(get, path = "/api/v1/runs/{run_key}",
+    params(("run_key" = String, Path, description = "The run's key, as `runs` lists it")),
+    responses((status = 200, body = RunView), (status = 404, body = ErrorBody)))]
+pub async fn run(
+    State(state): State<AppState>,
+    Path(run_key): Path<String>,
+) -> Result<Json<RunView>, ApiError> {
+    let clock = clock(&state);
+    let key = run_key.clone();
+    match state.store.read(move |s| s.run(&key, clock)).await? {
+        Some(r) => Ok(Json(r)),
+        None => Err(ApiError::not_found(format!("no run with key {run_key}"))),
+    }
+}
+
+/// Lines the scan rules matched, in order of storage.
+#[utoipa::path(get, path = "/api/v1/scan-results", params(ScanResultParams, PageParams),
+    responses((status = 200, body = Page<ScanResultView>), (status = 400, body = ErrorBody)))]
+pub async fn scan_results(
+    State(state): State<AppState>,
+    f: Result<Query<ScanResultParams>, QueryRejection>,
+    p: Result<Query<PageParams>, QueryRejection>,
+) -> Result<Json<Page<ScanResultView>>, ApiError> {
+    let (f, page) = (params(f)?, params(p)?.request()?);
+    let q = ScanResultQuery {
+        system_type: f.system_type,
+        severity: f.severity,
+        rule: f.rule,
+        file_path: f.file_path,
+        logscan_id: f.logscan_id,
+    };
+    Ok(Json(state.store.read(move |s| s.scan_result_page(&q, &page)).await?))
+}
+
+/// Row counts and the sources with their positions.
+#[utoipa::path(get, path = "/api/v1/status", responses((status = 200, body = StatusView)))]
+pub async fn status(State(state): State<AppState>) -> Result<Json<StatusView>, ApiError> {
+    Ok(Json(state.store.read(|s| s.status()).await?))
+}
+
+/// Event counts by system, checkpoint, status and hour in a window.
+#[utoipa::path(get, path = "/api/v1/summary", params(WindowParams),
+    responses((status = 200, body = Summary), (status = 400, body = ErrorBody)))]
+pub async fn summary(
+    State(state): State<AppState>,
+    w: Result<Query<WindowParams>, QueryRejection>,
+) -> Result<Json<Summary>, ApiError> {
+    let (since, until) = params(w)?.bounds()?;
+    Ok(Json(state.store.read(move |s| s.summary(since, until)).await?))
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", responses((status = 200, description = "OpenAPI 3")))]
+pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
