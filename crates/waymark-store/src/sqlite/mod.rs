@@ -15,6 +15,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("01_events", include_str!("../../migrations/sqlite/01_events.up.sql")),
     ("02_scan", include_str!("../../migrations/sqlite/02_scan.up.sql")),
     ("03_audit", include_str!("../../migrations/sqlite/03_audit.up.sql")),
+    ("04_steps", include_str!("../../migrations/sqlite/04_steps.up.sql")),
 ];
 
 /// A store in one SQLite file.
