@@ -451,6 +451,14 @@ fn text_log(doc: &Document<'_>, times: &TimeReader) -> Vec<Run> {
                         continue;
                     }
                 }
+                // dbt 1.8+ prefixes each line of a node's error summary (`Failure in test x`,
+                // then `  Got 1 result, ...` indented on its own line).
+                if let Some((Pending::NodeError(..), b)) = &mut log.block {
+                    if message.starts_with("  ") && !message.trim().is_empty() {
+                        b.push(message.trim_end());
+                        continue;
+                    }
+                }
                 log.flush_block();
                 log.line(times, i, time.as_deref(), dated.as_deref(), message.trim_end());
             }
