@@ -181,7 +181,7 @@ fn run_results(v: &Value, times: &TimeReader) -> Run {
         if step.failed() {
             let message = r.get("message").and_then(Value::as_str).filter(|m| !m.is_empty());
             let message = message.or_else(|| r.get("error").and_then(Value::as_str));
-            step.message = message.map(|m| super::text::clean_message(m));
+            step.message = message.map(super::text::clean_message);
         }
         if !is_test(unique_id) {
             add_target(row, r.get("relation_name").and_then(Value::as_str), step.rows);
