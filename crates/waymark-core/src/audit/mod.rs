@@ -290,7 +290,7 @@ pub fn extract(
         "MASS_INGESTION" => tools::mass_ingestion(&doc, &times),
         "CDGC" => tools::cdgc(&doc, &times),
         "JENKINS" => tools::jenkins(&doc),
-        "GITHUB_ACTIONS" => tools::github_actions(&doc, &times),
+        "GITHUB_ACTIONS" => tools::github_actions(&doc, &times, ctx.path.as_deref()),
         "AIRFLOW" => airflow::task_log(&doc, &times, ctx.path.as_deref()),
         "IICS" => iics::job_log(&doc, &times),
         other => mapping::generic(other, &doc, config),

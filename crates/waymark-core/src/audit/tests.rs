@@ -438,3 +438,28 @@ mod properties {
         }
     }
 }
+
+/// Issue 14: names a log states only in its path (Airflow's `dag_id=…/attempt=N.log`, a
+/// GitHub Actions run-log zip's `<n>_<job>.txt`), and what the content says wins.
+#[test]
+fn names_from_the_path_when_the_log_does_not_state_them() {
+    let config = builtin();
+    let ctx = |p: &str| AuditContext { path: Some(p.to_owned()), ..AuditContext::default() };
+    let gha = b"2025-01-06T10:00:00.1000000Z ##[group]Run make\n2025-01-06T10:00:01.1000000Z Cleaning up orphan processes\n";
+    let rows = extract(&config.audit, "GITHUB_ACTIONS", gha, &ctx("/runs/42/1_build (8.x).txt"));
+    assert_eq!(rows[0].session_name.as_deref(), Some("build (8.x)"));
+    assert_eq!(rows[0].steps.len(), 1);
+    let airflow =
+        b"[2025-01-06T10:00:00.000+0000] {taskinstance.py:2306} INFO - Starting attempt 2 of 3\n\
+[2025-01-06T10:00:05.000+0000] {taskinstance.py:1206} INFO - Marking task as UP_FOR_RETRY.\n";
+    let path = "/logs/dag_id=d1/run_id=manual__2025-01-06T10:00:00+00:00/task_id=t1/attempt=2.log";
+    let rows = extract(&config.audit, "AIRFLOW", airflow, &ctx(path));
+    let r = &rows[0];
+    assert_eq!(
+        (r.workflow_name.as_deref(), r.session_name.as_deref(), r.run_id.as_deref()),
+        (Some("d1"), Some("t1"), Some("manual__2025-01-06T10:00:00+00:00"))
+    );
+    assert_eq!(r.extra.get("try_number"), Some(&Value::from(2)));
+    assert_eq!(r.status, RunStatus::Failure, "a try marked for retry failed");
+    assert!(r.identity().is_some_and(|k| k.ends_with("#2")), "each try is its own run");
+}

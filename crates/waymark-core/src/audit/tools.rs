@@ -208,9 +208,20 @@ pub(crate) fn jenkins(doc: &Document<'_>) -> Vec<Run> {
     vec![run]
 }
 
-/// A GitHub Actions job log: one run per document; its `Run ...` groups are its steps.
-pub(crate) fn github_actions(doc: &Document<'_>, times: &TimeReader) -> Vec<Run> {
+/// A job log's file name in a downloaded run-log zip: `<n>_<job name>.txt`.
+static GHA_FILE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?:^|[/\\])\d+_([^/\\]+)\.txt$").expect("static regex"));
+
+/// A GitHub Actions job log: one run per document; its `Run ...` groups are its steps. The job
+/// name is the one the runner prints (`Complete job name:`, a mapping), else the file's name
+/// in a downloaded run-log zip (`1_build (8.x).txt`).
+pub(crate) fn github_actions(
+    doc: &Document<'_>,
+    times: &TimeReader,
+    path: Option<&str>,
+) -> Vec<Run> {
     let mut run = Run::new("GITHUB_ACTIONS");
+    run.row.session_name = path.and_then(|p| GHA_FILE.captures(p)).map(|c| c[1].to_owned());
     let (mut failed, mut last_text, mut previous) = (false, String::new(), String::new());
     let mut current: Option<usize> = None;
     for line in doc.clean_lines() {
