@@ -592,7 +592,13 @@ impl TextLog {
         if trimmed == "Completed successfully" {
             inv.completed_ok = true;
         }
-        if trimmed.starts_with("Encountered an error") {
+        // `dbt debug`: `2 checks failed:`, the first failed check on the line below.
+        let checks_failed = trimmed.strip_suffix(" failed:").is_some_and(|n| {
+            n.strip_suffix(" checks")
+                .or_else(|| n.strip_suffix(" check"))
+                .is_some_and(|d| d.chars().all(|c| c.is_ascii_digit()))
+        });
+        if trimmed.starts_with("Encountered an error") || checks_failed {
             inv.run.row.status = RunStatus::Failure;
             self.block = Some((Pending::InvocationError(k), Block::default()));
             return;
