@@ -59,6 +59,7 @@ pub fn audit_pending(
                 continue;
             }
         };
+        let ctx = AuditContext { path: Some(p.file_path.clone()), ..ctx.clone() };
         let rows = audit::extract(&config.audit, &p.system_type, &bytes, &ctx);
         let origin = format!("scan:{}", p.logscan_id);
         let upserts = upserts(rows, &origin, Some(p.logscan_id), &p.file_path);
@@ -92,7 +93,8 @@ pub fn audit_file(
             class.system_type
         }
     };
-    let rows = audit::extract(&config.audit, &system_type, &bytes, &context(config)?);
+    let ctx = AuditContext { path: Some(path.display().to_string()), ..context(config)? };
+    let rows = audit::extract(&config.audit, &system_type, &bytes, &ctx);
     if rows.is_empty() {
         tracing::info!(file = %path.display(), system_type, "no runs found");
     }
@@ -104,7 +106,7 @@ pub fn audit_file(
 
 fn context(config: &Config) -> anyhow::Result<AuditContext> {
     let zone = parse_zone(&config.ingest.timezone).map_err(anyhow::Error::msg)?;
-    Ok(AuditContext { zone })
+    Ok(AuditContext { zone, path: None })
 }
 
 fn upserts(

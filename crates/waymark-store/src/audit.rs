@@ -5,7 +5,7 @@
 //! [`merge_rows`](waymark_core::audit::merge_rows) of it and the new reading, so the rule lives
 //! in one pure function that every backend shares.
 
-use waymark_core::audit::{AuditUpsert, PendingAudit, RunFilter, StoredRun, UpsertSummary};
+use waymark_core::audit::{AuditUpsert, PendingAudit, RunFilter, Step, StoredRun, UpsertSummary};
 
 use crate::Result;
 
@@ -23,8 +23,14 @@ pub trait AuditStore {
         audited: Option<(i64, u64)>,
     ) -> Result<UpsertSummary>;
 
-    /// Runs, filtered, in order of start (runs without a start last).
+    /// Runs, filtered, in order of start (runs without a start last), each with its steps.
     fn runs(&self, filter: &RunFilter) -> Result<Vec<StoredRun>>;
+
+    /// One run by its key, with its steps.
+    fn run(&self, run_key: &str) -> Result<Option<StoredRun>>;
+
+    /// The steps of one run, in order of first appearance (none when the run is unknown).
+    fn steps(&self, run_key: &str) -> Result<Vec<Step>>;
 }
 
 /// Instantiates the suite for a backend, given an expression that makes an empty store
@@ -44,6 +50,8 @@ macro_rules! audit_store_suite {
                 runs_filter_by_status_system_and_time,
                 pending_audits_follow_scan_positions,
                 text_from_logs_is_stored_verbatim,
+                steps_are_keyed_by_run_and_never_blanked,
+                a_failed_step_fails_its_run,
             );
         }
     };
@@ -63,7 +71,7 @@ macro_rules! audit_store_suite {
 #[cfg(any(test, feature = "conformance"))]
 pub mod suite {
     use waymark_core::audit::{
-        AuditRow, AuditUpsert, RunFilter, RunStatus, StoredRun, UpsertSummary,
+        AuditRow, AuditUpsert, RunFilter, RunStatus, Step, StoredRun, UpsertSummary,
     };
 
     use super::AuditStore;
@@ -223,5 +231,74 @@ pub mod suite {
         assert_eq!(got[0].run_key, "k'\"");
         assert_eq!(got[0].row.error_message, r.error_message);
         assert_eq!(got[0].row.source_name, r.source_name);
+    }
+
+    fn step(name: &str, status: RunStatus) -> Step {
+        Step { status, ..Step::new(name, Some("model")) }
+    }
+
+    pub(crate) fn steps_are_keyed_by_run_and_never_blanked<S: AuditStore>(
+        s: &mut S,
+        _: &ScannedFn<S>,
+    ) {
+        // A dbt.log reading: two nodes, times read off the text.
+        let mut log = AuditRow::new("DBT");
+        log.run_id = Some("inv-1".into());
+        log.status = RunStatus::Running;
+        let mut a = step("model.p.a", RunStatus::Success);
+        a.start_time = Some(1_000_000);
+        a.end_time = Some(2_000_000);
+        a.rows = Some(7);
+        log.steps = vec![a, step("model.p.b", RunStatus::Running)];
+        s.upsert_runs(&[upsert("DBT|inv-1", log.clone())], None).unwrap();
+        // Another run with a step of the same name: steps belong to their run.
+        let mut other = AuditRow::new("DBT");
+        other.steps = vec![step("model.p.a", RunStatus::Failure)];
+        s.upsert_runs(&[upsert("DBT|inv-2", other)], None).unwrap();
+        // The run_results.json of inv-1: exact times, b finished, no rows for a.
+        let mut json = AuditRow::new("DBT");
+        json.run_id = Some("inv-1".into());
+        json.status = RunStatus::Success;
+        let mut a2 = step("model.p.a", RunStatus::Success);
+        a2.start_time = Some(1_100_000);
+        a2.exact = true;
+        let mut b2 = step("model.p.b", RunStatus::Success);
+        b2.end_time = Some(3_000_000);
+        b2.exact = true;
+        json.steps = vec![b2, a2];
+        let sum = s.upsert_runs(&[upsert("DBT|inv-1", json)], None).unwrap();
+        assert_eq!(sum.updated, 1);
+        let got = s.steps("DBT|inv-1").unwrap();
+        let names: Vec<&str> = got.iter().map(|x| x.name.as_str()).collect();
+        assert_eq!(names, ["model.p.a", "model.p.b"], "order of first appearance");
+        assert_eq!(got[0].start_time, Some(1_100_000), "the exact reading wins");
+        assert_eq!(got[0].end_time, Some(2_000_000), "never blanked");
+        assert_eq!(got[0].rows, Some(7));
+        assert_eq!(got[1].status, RunStatus::Success);
+        assert!(got[1].exact);
+        assert_eq!(s.steps("DBT|inv-2").unwrap()[0].status, RunStatus::Failure);
+        assert!(s.steps("nope").unwrap().is_empty());
+        let run = s.run("DBT|inv-1").unwrap().unwrap();
+        assert_eq!(run.row.steps, got);
+        assert_eq!(all(s).iter().map(|r| r.row.steps.len()).sum::<usize>(), 3);
+        // The same reading again changes nothing.
+        let sum = s.upsert_runs(&[upsert("DBT|inv-1", log)], None).unwrap();
+        assert_eq!(sum, UpsertSummary { inserted: 0, updated: 0, unchanged: 1 });
+    }
+
+    pub(crate) fn a_failed_step_fails_its_run<S: AuditStore>(s: &mut S, _: &ScannedFn<S>) {
+        let mut first = AuditRow::new("DBT");
+        first.status = RunStatus::Success;
+        first.steps = vec![step("model.p.a", RunStatus::Success)];
+        s.upsert_runs(&[upsert("k", first)], None).unwrap();
+        let mut failed = step("test.p.t", RunStatus::Failure);
+        failed.message = Some("Got 3 results, configured to fail if != 0".into());
+        let mut second = AuditRow::new("DBT");
+        second.steps = vec![failed];
+        s.upsert_runs(&[upsert("k", second)], None).unwrap();
+        let r = s.run("k").unwrap().unwrap().row;
+        assert_eq!(r.status, RunStatus::Failure);
+        assert_eq!(r.error_message.as_deref(), Some("Got 3 results, configured to fail if != 0"));
+        assert_eq!(r.steps.len(), 2);
     }
 }

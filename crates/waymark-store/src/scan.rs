@@ -52,6 +52,7 @@ macro_rules! scan_store_suite {
                 a_new_version_supersedes_the_old_one,
                 a_rename_keeps_the_version,
                 log_content_is_stored_as_data,
+                a_grown_last_line_replaces_its_results,
             );
         }
     };
@@ -117,7 +118,7 @@ pub mod conformance {
         f.line_number = 9;
         f.identity = Some("90:aa:bb".to_owned());
         let results = vec![result(3, "ORA-01400: x"), result(7, "ORA-00942: y")];
-        s.commit_scans(&[ScanCommit { file: f.clone(), results }]).unwrap();
+        s.commit_scans(&[ScanCommit { file: f.clone(), results, replace_from: None }]).unwrap();
         let stored = s.scanned_file(id).unwrap().unwrap();
         assert_eq!((stored.position, stored.line_number), (90, 9));
         assert_eq!(stored.identity.as_deref(), Some("90:aa:bb"));
@@ -130,7 +131,12 @@ pub mod conformance {
         assert_eq!(rows[1].line_timestamp.as_deref(), Some("2025-01-06T02:00:01Z"));
         // A later batch adds only its own rows.
         f.position = 120;
-        s.commit_scans(&[ScanCommit { file: f, results: vec![result(11, "z")] }]).unwrap();
+        s.commit_scans(&[ScanCommit {
+            file: f,
+            results: vec![result(11, "z")],
+            replace_from: None,
+        }])
+        .unwrap();
         assert_eq!(s.scan_results(id).unwrap().len(), 3);
         assert_eq!(s.scanned_file(id).unwrap().unwrap().position, 120);
     }
@@ -152,8 +158,12 @@ pub mod conformance {
         let mut f = file("/logs/a.log.1");
         f.logscan_id = id;
         f.position = 50;
-        s.commit_scans(&[ScanCommit { file: f, results: vec![result(2, "after rename")] }])
-            .unwrap();
+        s.commit_scans(&[ScanCommit {
+            file: f,
+            results: vec![result(2, "after rename")],
+            replace_from: None,
+        }])
+        .unwrap();
         let active = s.active_scanned_files().unwrap();
         assert_eq!(active.len(), 1);
         assert_eq!((active[0].logscan_id, active[0].file_path.as_str()), (id, "/logs/a.log.1"));
@@ -164,7 +174,28 @@ pub mod conformance {
         let evil = "'); DROP TABLE logscan_results; -- \u{0} é";
         let mut f = file("/logs/it's.log");
         f.logscan_id = s.begin_version(&f, None).unwrap();
-        s.commit_scans(&[ScanCommit { file: f.clone(), results: vec![result(1, evil)] }]).unwrap();
+        s.commit_scans(&[ScanCommit {
+            file: f.clone(),
+            results: vec![result(1, evil)],
+            replace_from: None,
+        }])
+        .unwrap();
         assert_eq!(s.scan_results(f.logscan_id).unwrap()[0].line, evil);
+    }
+
+    pub(crate) fn a_grown_last_line_replaces_its_results(s: &mut dyn ScanStore) {
+        let mut f = file("/logs/a.log");
+        f.logscan_id = s.begin_version(&f, None).unwrap();
+        f.position = 120;
+        let results = vec![result(3, "ORA-01400: x"), result(12, "partial last line")];
+        s.commit_scans(&[ScanCommit { file: f.clone(), results, replace_from: None }]).unwrap();
+        // The last line (byte 120) grew: its results are replaced, the others kept.
+        f.position = 200;
+        let grown = vec![result(12, "the whole last line"), result(15, "next")];
+        s.commit_scans(&[ScanCommit { file: f.clone(), results: grown, replace_from: Some(120) }])
+            .unwrap();
+        let rows = s.scan_results(f.logscan_id).unwrap();
+        let lines: Vec<&str> = rows.iter().map(|r| r.line.as_str()).collect();
+        assert_eq!(lines, ["ORA-01400: x", "the whole last line", "next"]);
     }
 }

@@ -172,14 +172,16 @@ fn runs_lists_with_filters_and_flags() {
         }
         waymark(&db, &args);
     }
-    assert_eq!(runs_json(&db, &[]).len(), 7);
+    assert_eq!(runs_json(&db, &[]).len(), 4, "the dbt invocation is one run (issue 14)");
     let failed = runs_json(&db, &["--status", "failure"]);
     let names: Vec<&str> = failed.iter().map(|r| r["system_type"].as_str().unwrap()).collect();
     assert_eq!(names, ["DBT", "INFA_SESSION", "JENKINS"], "in order of start, none last");
-    assert_eq!(runs_json(&db, &["--system", "DBT"]).len(), 4);
+    let dbt = runs_json(&db, &["--system", "DBT"]);
+    assert_eq!(dbt.len(), 1);
+    assert_eq!(dbt[0]["steps"].as_array().map(Vec::len), Some(4), "its nodes are its steps");
     let window =
         runs_json(&db, &["--since", "2025-01-06T06:00:00Z", "--until", "2025-01-06T07:00:00Z"]);
-    assert_eq!(window.len(), 4, "the dbt nodes");
+    assert_eq!(window.len(), 1, "the dbt invocation");
     // 2400 read, 1000 applied + 2 rejected; and a session RUNNING since January 2025.
     let flagged = runs_json(&db, &["--flagged"]);
     let flags: Vec<(String, Value)> = flagged

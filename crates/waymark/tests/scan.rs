@@ -257,3 +257,64 @@ fn the_shared_corpus_is_read_without_error() {
     assert!(r["files"].as_u64().unwrap_or(0) > 100);
     assert!(r["matches"].as_u64().unwrap_or(0) > 0);
 }
+
+/// Issue 14: a finished file's last line without a newline is scanned once the file has been
+/// quiet (here `--quiet-secs 0`); when the line later turns out longer, its results are
+/// replaced, never doubled.
+#[test]
+fn a_finished_last_line_is_read_and_replaced_when_it_grows() {
+    let dir = Dir::new();
+    let log = dir.write(
+        "s.log",
+        b"DIRECTOR> TM_6014 Initializing session [s] at [x].\nWRITER_1_*_1> WRT_8229 Database err",
+    );
+    let quiet = |dir: &Dir| {
+        let out = dir.run(&["scan", "--json", "--quiet-secs", "0", log.to_str().unwrap()]);
+        serde_json::from_str::<serde_json::Value>(&out).expect("json")
+    };
+    quiet(&dir);
+    let got = matches(&dir, &log);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[1], (2, "WRITER_1_*_1> WRT_8229 Database err".to_owned()));
+    // Nothing new: nothing read again.
+    let r = quiet(&dir);
+    assert_eq!((r["unchanged"].as_u64(), r["matches"].as_u64()), (Some(1), Some(0)));
+    append(&log, "ors occurred: \nORA-00001: unique constraint (DWH.PK) violated\n");
+    quiet(&dir);
+    let got = matches(&dir, &log);
+    let lines: Vec<(u64, &str)> = got.iter().map(|(n, l)| (*n, l.as_str())).collect();
+    assert_eq!(
+        lines,
+        [
+            (1, "DIRECTOR> TM_6014 Initializing session [s] at [x]."),
+            (2, "WRITER_1_*_1> WRT_8229 Database errors occurred: "),
+            (3, "ORA-00001: unique constraint (DWH.PK) violated"),
+        ],
+        "the grown line replaced its partial reading"
+    );
+    quiet(&dir);
+    assert_eq!(total(&dir), 3);
+}
+
+/// Issue 14: a JSON document written as one line without a newline (dbt's run_results.json)
+/// is complete by its format: read at once, without waiting for a quiet period.
+#[test]
+fn a_complete_json_document_without_newline_is_read_at_once() {
+    let dir = Dir::new();
+    let doc = r#"{"metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/run-results/v6.json", "invocation_id": "0b3c0c7e-0000-4000-8000-000000000001"}, "args": {"which": "run"}, "results": [{"unique_id": "model.p.orders", "status": "error", "message": "Database Error in model orders (models/orders.sql)\n  relation \"raw.o\" does not exist", "timing": []}]}"#;
+    let path = dir.write("run_results.json", doc.as_bytes());
+    let out =
+        dir.run(&["scan", "--audit", "--json", "--quiet-secs", "3600", path.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["audit"]["inserted"], 1, "{out}");
+    let runs = dir.run(&["runs", "--json"]);
+    let run: serde_json::Value =
+        serde_json::from_str(runs.lines().next().expect("a run")).expect("json");
+    assert_eq!(run["run_id"], "0b3c0c7e-0000-4000-8000-000000000001");
+    assert_eq!(run["status"], "FAILURE");
+    assert_eq!(run["steps"][0]["name"], "model.p.orders");
+    // A line that is not complete JSON waits for the quiet period.
+    let log = dir.write("partial.log", b"WRITER_1_*_1> WRT_8229 Database err");
+    dir.run(&["scan", "--quiet-secs", "3600", log.to_str().unwrap()]);
+    assert!(matches(&dir, &log).is_empty());
+}

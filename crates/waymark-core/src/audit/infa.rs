@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::mapping::Run;
-use super::text::{bracket_after, count_after, number_after, Document, TimeReader};
+use super::text::{bracket_after, count_after, number_after, Block, Document, TimeReader};
 use super::{AuditRow, RunStatus};
 
 /// ` : INFO : (pid | THREAD) : (IS | svc) : node : CODE : message`.
@@ -48,6 +48,9 @@ struct Msg {
     error_severity: bool,
     /// The variant has a severity column at all.
     has_severity: bool,
+    /// A line without the variant's prefix: it continues the message above it (the
+    /// database's message after `WRT_8229`, the lines of an `RR_4035 SQL Error [` block).
+    continuation: bool,
 }
 
 fn message(line: &str) -> Option<Msg> {
@@ -55,7 +58,7 @@ fn message(line: &str) -> Option<Msg> {
     if fields.len() == 6 && matches!(fields[0], "INFO" | "WARNING" | "ERROR" | "FATAL" | "DEBUG") {
         let text = format!("{} {}", fields[4].trim(), fields[5]).trim().to_owned();
         let error_severity = matches!(fields[0], "ERROR" | "FATAL");
-        return Some(Msg { text, error_severity, has_severity: true });
+        return Some(Msg { text, error_severity, has_severity: true, continuation: false });
     }
     if fields.len() == 6 && fields[0] == "Severity" {
         return None;
@@ -63,13 +66,13 @@ fn message(line: &str) -> Option<Msg> {
     if let Some(c) = COLON.captures(line) {
         let body = COLON_TAIL.replace(&c[2], "").trim().to_owned();
         let error_severity = matches!(&c[1], "ERROR" | "FATAL");
-        return Some(Msg { text: body, error_severity, has_severity: true });
+        return Some(Msg { text: body, error_severity, has_severity: true, continuation: false });
     }
-    let text = match CLASSIC.captures(line) {
-        Some(c) => c[1].trim().to_owned(),
-        None => line.to_owned(),
+    let (text, continuation) = match CLASSIC.captures(line) {
+        Some(c) => (c[1].trim().to_owned(), false),
+        None => (line.to_owned(), true),
     };
-    Some(Msg { text, error_severity: false, has_severity: false })
+    Some(Msg { text, error_severity: false, has_severity: false, continuation })
 }
 
 fn is_error(m: &Msg) -> bool {
@@ -131,8 +134,20 @@ fn session_run(msgs: &[Msg]) -> Run {
     let (mut blkr_read, mut wrt_applied, mut wrt_rejected) = (None, None, None);
     let (mut blkr_tables, mut wrt_tables) = (Vec::new(), Vec::new());
     let (mut started, mut completed, mut errors) = (false, false, false);
+    // The first error and its continuation lines, while they are being read.
+    let mut first: Option<Block> = None;
+    let mut first_open = false;
     for m in msgs {
         let t = m.text.as_str();
+        if first_open {
+            if m.continuation {
+                if !t.trim().is_empty() {
+                    first.get_or_insert_with(Block::default).push(t.trim_end());
+                }
+                continue;
+            }
+            first_open = false;
+        }
         if t.contains("Initializing session [") {
             started = true;
         }
@@ -183,8 +198,18 @@ fn session_run(msgs: &[Msg]) -> Run {
         }
         if is_error(m) {
             errors = true;
-            row.first_error(t);
+            if first.is_none() && !m.continuation {
+                let mut b = Block::default();
+                b.push(t.trim());
+                first = Some(b);
+                first_open = true;
+            } else if first.is_none() {
+                row.first_error(t);
+            }
         }
+    }
+    if let Some(text) = first.and_then(|b| b.text()) {
+        row.first_error(&text);
     }
     if !row.status.is_final() {
         row.status = match (started, completed, errors) {
@@ -214,8 +239,22 @@ fn session_run(msgs: &[Msg]) -> Run {
 /// The runs of a workflow log: split at each `Starting execution of workflow`.
 pub(crate) fn workflow(doc: &Document<'_>, times: &TimeReader) -> Vec<Run> {
     let mut runs: Vec<Run> = Vec::new();
+    // The first error of the current run and its continuation lines, while being read.
+    let mut first: Option<Block> = None;
     for line in doc.lines() {
         let parsed = WORKFLOW_LINE.captures(line);
+        if let Some(b) = &mut first {
+            if parsed.is_none() && !line.contains("Starting execution of workflow [") {
+                if !line.trim().is_empty() {
+                    b.push(line.trim_end());
+                }
+                continue;
+            }
+            if let (Some(run), Some(text)) = (runs.last_mut(), b.text()) {
+                run.row.first_error(&text);
+            }
+            first = None;
+        }
         let text = parsed.as_ref().map_or(line, |c| c.get(4).map_or("", |m| m.as_str()));
         if text.contains("Starting execution of workflow [") || runs.is_empty() {
             let mut run = Run::new("INFA_WORKFLOW");
@@ -238,9 +277,14 @@ pub(crate) fn workflow(doc: &Document<'_>, times: &TimeReader) -> Vec<Run> {
                 row.status = RunStatus::Failure;
             }
         }
-        if matches!(&c[1], "ERROR" | "FATAL") {
-            row.first_error(text);
+        if matches!(&c[1], "ERROR" | "FATAL") && row.error_message.is_none() {
+            let mut b = Block::default();
+            b.push(text.trim());
+            first = Some(b);
         }
+    }
+    if let (Some(run), Some(text)) = (runs.last_mut(), first.and_then(|b| b.text())) {
+        run.row.first_error(&text);
     }
     runs
 }

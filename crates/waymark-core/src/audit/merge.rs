@@ -26,13 +26,18 @@ pub fn merge_rows(known: &AuditRow, new: &AuditRow) -> AuditRow {
             extra.insert(k.clone(), v.clone());
         }
     }
-    AuditRow {
+    let mut merged = AuditRow {
         system_type: new.system_type.clone(),
         folder_name: pick(&new.folder_name, &known.folder_name),
         workflow_name: pick(&new.workflow_name, &known.workflow_name),
         session_name: pick(&new.session_name, &known.session_name),
         run_id: pick(&new.run_id, &known.run_id),
-        start_time: num(new.start_time, known.start_time),
+        // Documents of one run observe it from different moments (a dbt.log from the
+        // invocation's start, its run_results.json from the first node): the earliest wins.
+        start_time: match (new.start_time, known.start_time) {
+            (Some(n), Some(k)) => Some(n.min(k)),
+            (n, k) => n.or(k),
+        },
         end_time: num(new.end_time, known.end_time),
         status: merge_status(known.status, new.status),
         source_rows: num(new.source_rows, known.source_rows),
@@ -42,7 +47,10 @@ pub fn merge_rows(known: &AuditRow, new: &AuditRow) -> AuditRow {
         target_name: merge_list(&known.target_name, &new.target_name),
         error_message: pick(&new.error_message, &known.error_message),
         extra,
-    }
+        steps: super::merge_steps(&known.steps, &new.steps),
+    };
+    merged.apply_steps();
+    merged
 }
 
 fn merge_status(known: RunStatus, new: RunStatus) -> RunStatus {

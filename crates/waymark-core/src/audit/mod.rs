@@ -11,12 +11,15 @@
 //! value, and [`reconcile`] flags runs whose numbers do not add up or that never finished.
 //! Nothing here does I/O.
 
+mod airflow;
 mod dbt;
+mod iics;
 mod infa;
 pub mod mapping;
 pub mod merge;
 pub mod reconcile;
 pub mod record;
+pub mod step;
 mod text;
 mod tools;
 
@@ -28,6 +31,7 @@ pub use mapping::AuditConfig;
 pub use merge::merge_rows;
 pub use reconcile::{flags, Flag};
 pub use record::{AuditUpsert, PendingAudit, RunFilter, StoredRun, UpsertSummary};
+pub use step::{merge_steps, Step};
 pub use text::TimeReader;
 
 /// Longest text kept in a name column.
@@ -38,8 +42,17 @@ pub const MAX_ERROR: usize = 4096;
 pub const MAX_LIST: usize = 1000;
 
 /// The system types with a built-in extractor.
-pub const BUILTIN_TYPES: [&str; 7] =
-    ["INFA_SESSION", "INFA_WORKFLOW", "DBT", "MASS_INGESTION", "CDGC", "JENKINS", "GITHUB_ACTIONS"];
+pub const BUILTIN_TYPES: [&str; 9] = [
+    "INFA_SESSION",
+    "INFA_WORKFLOW",
+    "DBT",
+    "MASS_INGESTION",
+    "CDGC",
+    "JENKINS",
+    "GITHUB_ACTIONS",
+    "AIRFLOW",
+    "IICS",
+];
 
 /// The state of a run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -103,6 +116,8 @@ pub struct AuditRow {
     pub error_message: Option<String>,
     /// Values of mapped fields that are not columns.
     pub extra: BTreeMap<String, serde_json::Value>,
+    /// The run's parts, in order of first appearance (stored in their own table).
+    pub steps: Vec<Step>,
 }
 
 impl AuditRow {
@@ -136,7 +151,18 @@ impl AuditRow {
             "target_name": self.target_name,
             "error_message": self.error_message,
             "extra": self.extra,
+            "steps": self.steps.iter().map(Step::to_json).collect::<Vec<_>>(),
         })
+    }
+
+    /// A run with a failed step failed, and its first error is the first failed step's
+    /// message (dbt `error` and `fail`, a failed stage).
+    pub fn apply_steps(&mut self) {
+        let Some(failed) = self.steps.iter().find(|s| s.failed()) else { return };
+        self.status = RunStatus::Failure;
+        if self.error_message.is_none() {
+            self.error_message = failed.message.clone();
+        }
     }
 
     /// Adds a name to a list column, keeping order and dropping duplicates.
@@ -174,13 +200,30 @@ impl AuditRow {
         for list in [&mut self.source_name, &mut self.target_name] {
             list.truncate(MAX_LIST);
         }
+        self.steps.truncate(step::MAX_STEPS);
+        self.steps.iter_mut().for_each(Step::bound);
     }
 
     /// The stable identity of the run: system type plus what the log says about it. `None`
     /// when the log states no run id and no name (the caller then keys by file and ordinal).
     pub fn identity(&self) -> Option<String> {
         let part = |v: &Option<String>| v.as_deref().unwrap_or("").replace('|', "/");
-        self.run_id.as_ref()?;
+        let run_id = self.run_id.as_ref()?;
+        if self.system_type == "DBT" {
+            // The invocation id names the run whatever document states it (run_results.json,
+            // dbt.log, JSON log): they all update one row. See issue 14.
+            return Some(format!("DBT|{}", run_id.replace('|', "/")));
+        }
+        if let Some(n) = self.extra.get("try_number").and_then(serde_json::Value::as_i64) {
+            return Some(format!(
+                "{}|{}|{}|{}|{}#{n}",
+                self.system_type,
+                part(&self.folder_name),
+                part(&self.workflow_name),
+                part(&self.session_name),
+                part(&self.run_id)
+            ));
+        }
         Some(format!(
             "{}|{}|{}|{}|{}",
             self.system_type,
@@ -220,11 +263,14 @@ pub(crate) fn seconds_json(d: f64) -> serde_json::Value {
 pub struct AuditContext {
     /// Zone of timestamps that carry none.
     pub zone: TimeZone,
+    /// The document's path, when it has one: some tools state facts only there (Airflow's
+    /// `dag_id=…/run_id=…/task_id=…/attempt=N.log`).
+    pub path: Option<String>,
 }
 
 impl Default for AuditContext {
     fn default() -> AuditContext {
-        AuditContext { zone: TimeZone::UTC }
+        AuditContext { zone: TimeZone::UTC, path: None }
     }
 }
 
@@ -244,12 +290,15 @@ pub fn extract(
         "MASS_INGESTION" => tools::mass_ingestion(&doc, &times),
         "CDGC" => tools::cdgc(&doc, &times),
         "JENKINS" => tools::jenkins(&doc),
-        "GITHUB_ACTIONS" => tools::github_actions(&doc, &times),
+        "GITHUB_ACTIONS" => tools::github_actions(&doc, &times, ctx.path.as_deref()),
+        "AIRFLOW" => airflow::task_log(&doc, &times, ctx.path.as_deref()),
+        "IICS" => iics::job_log(&doc, &times),
         other => mapping::generic(other, &doc, config),
     };
     runs.into_iter()
         .map(|mut run| {
             config.apply(system_type, &run.lines, &run.records, &times, &mut run.row);
+            run.row.apply_steps();
             run.row.bound();
             run.row
         })
@@ -262,7 +311,13 @@ pub fn extract(
 pub fn detect_system_type(bytes: &[u8]) -> Option<&'static str> {
     let head = String::from_utf8_lossy(&bytes[..bytes.len().min(64 * 1024)]);
     let has = |s: &str| head.contains(s);
-    Some(if has("\"dbt_schema_version\"") || has("\"invocation_id\"") && has("\"info\"") {
+    let airflow = has("} INFO - ") && (has("{taskinstance.py:") || has("{local_task_job"));
+    Some(if airflow {
+        "AIRFLOW"
+    } else if has("\"dbt_schema_version\"")
+        || has("\"results\"") && has("\"elapsed_time\"")
+        || has("\"invocation_id\"") && has("\"info\"")
+    {
         "DBT"
     } else if has("TM_6014") || has("Initializing session [") {
         if has("LM_36435") || has("Starting execution of workflow") {
@@ -284,6 +339,8 @@ pub fn detect_system_type(bytes: &[u8]) -> Option<&'static str> {
         "MASS_INGESTION"
     } else if has("Catalog source job") {
         "CDGC"
+    } else if has("> OIE_") || has("iics ") && has("job ID") {
+        "IICS"
     } else if has("##[group]") || has("Complete job name:") {
         "GITHUB_ACTIONS"
     } else if has("Started by ") || has("[Pipeline]") || has("Finished: ") {

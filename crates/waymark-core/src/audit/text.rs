@@ -57,6 +57,61 @@ pub(crate) fn strip_escapes(line: &str) -> Cow<'_, str> {
     }
 }
 
+/// Most lines kept of a multi-line message (an error and its continuation lines).
+pub(crate) const MAX_BLOCK_LINES: usize = 24;
+
+/// A multi-line message being collected: its first line and the continuation lines below it
+/// (database messages after `WRT_8229`, dbt `Database Error in model` blocks, tracebacks),
+/// bounded in lines and bytes, ANSI escapes removed, trailing blank lines dropped.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Block {
+    lines: Vec<String>,
+    bytes: usize,
+}
+
+impl Block {
+    pub(crate) fn push(&mut self, line: &str) {
+        if self.lines.len() >= MAX_BLOCK_LINES || self.bytes >= super::MAX_ERROR {
+            return;
+        }
+        let line = strip_escapes(line);
+        let line = line.trim_end();
+        self.bytes += line.len() + 1;
+        self.lines.push(line.to_owned());
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    pub(crate) fn first(&self) -> Option<&str> {
+        self.lines.first().map(String::as_str)
+    }
+
+    /// The first non-blank line after the first, trimmed.
+    pub(crate) fn first_continuation(&self) -> Option<String> {
+        self.lines.iter().skip(1).map(|l| l.trim()).find(|l| !l.is_empty()).map(str::to_owned)
+    }
+
+    /// The lines joined with `\n`, without trailing blank lines; `None` when blank.
+    pub(crate) fn text(&self) -> Option<String> {
+        let end = self.lines.iter().rposition(|l| !l.trim().is_empty())? + 1;
+        let text = self.lines[..end].join("\n");
+        let text = text.trim_start_matches('\n');
+        Some(clip(text, super::MAX_ERROR))
+    }
+}
+
+/// A message as a tool wrote it (maybe multi-line, maybe coloured), cleaned: ANSI escapes
+/// removed, each line's trailing spaces and the trailing blank lines dropped, bounded.
+pub(crate) fn clean_message(message: &str) -> String {
+    let mut b = Block::default();
+    for line in message.split('\n') {
+        b.push(line.strip_suffix('\r').unwrap_or(line));
+    }
+    b.text().unwrap_or_default()
+}
+
 /// At most `max` bytes of `s`, cut at a character boundary.
 pub(crate) fn clip_str(s: &str, max: usize) -> &str {
     if s.len() <= max {

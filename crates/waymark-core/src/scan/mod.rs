@@ -24,7 +24,7 @@ pub use matcher::{Hit, Matcher, Rule, RuleBuilder, View};
 pub use record::{ScanCommit, ScanResult, ScannedFile, StoredScanResult};
 
 /// The system types waymark knows without configuration (besides user-defined ones).
-pub const BUILTIN_TYPES: [&str; 8] = [
+pub const BUILTIN_TYPES: [&str; 10] = [
     "INFA_SESSION",
     "INFA_WORKFLOW",
     "CDGC",
@@ -32,6 +32,8 @@ pub const BUILTIN_TYPES: [&str; 8] = [
     "MASS_INGESTION",
     "JENKINS",
     "GITHUB_ACTIONS",
+    "AIRFLOW",
+    "IICS",
     UNKNOWN,
 ];
 

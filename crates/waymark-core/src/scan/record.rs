@@ -48,6 +48,9 @@ pub struct ScanCommit {
     /// The version's row as it is after this batch (position, identity, path, ...).
     pub file: ScannedFile,
     pub results: Vec<ScanResult>,
+    /// The version's stored results at or after this byte offset are replaced by these: a
+    /// last line read before its newline was written, which has since grown (issue 14).
+    pub replace_from: Option<u64>,
 }
 
 /// A stored matched line, as read back.

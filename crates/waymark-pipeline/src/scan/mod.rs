@@ -11,6 +11,12 @@
 //! are scanned, so a line still being written waits for its newline. Each block's results
 //! and the position after it go to the store thread as one commit, one transaction.
 //!
+//! A last line without a newline is scanned too once the file is finished: when it has not
+//! changed for the quiet period (`--quiet-secs`), or at once when the document is complete by
+//! its own format (JSON that parses, such as dbt's one-line `run_results.json`). The version
+//! then remembers where that line starts (`#tail=` in its identity); if the file grows, the
+//! line is read again from its start and its results are replaced, never doubled.
+//!
 //! A `.gz` file is read whole (its identity is the fingerprint of the compressed bytes, and
 //! its position counts decompressed bytes); a gz that changed in any way is a new version.
 
@@ -44,6 +50,12 @@ const BLOCK: usize = 4 << 20;
 const MAX_LINE: usize = 64 << 20;
 /// Rows (results and file updates) gathered into one store transaction.
 const COMMIT_ROWS: usize = 20_000;
+/// Default quiet period after which a last line without a newline is taken as finished.
+pub(crate) const DEFAULT_QUIET_SECS: u64 = 5;
+/// Largest document parsed whole to tell whether it is complete JSON.
+const MAX_JSON_CHECK: u64 = 64 << 20;
+/// The identity suffix of a version whose last line had no newline when it was scanned.
+const TAIL: &str = "#tail=";
 
 /// What one run did.
 #[derive(Debug, Default, Serialize)]
@@ -107,6 +119,8 @@ struct Job {
     start: u64,
     /// A new version: classify it.
     fresh: bool,
+    /// The stored results from here on are replaced (a last line read early has grown).
+    replace_from: Option<u64>,
 }
 
 /// What the scan of one file read.
@@ -129,6 +143,7 @@ pub fn scan(
     store: &mut dyn ScanStore,
     files: &[PathBuf],
     progress: &ProgressBar,
+    quiet: std::time::Duration,
 ) -> anyhow::Result<ScanReport> {
     let started = Instant::now();
     let mut report = ScanReport { files: files.len() as u64, ..ScanReport::default() };
@@ -153,7 +168,7 @@ pub fn scan(
                     let Some(job) = next else { return };
                     let path = job.path.clone();
                     let mut tally = Tally::default();
-                    let outcome = scan_job(config, job, &mut buf, &tx, progress, &mut tally)
+                    let outcome = scan_job(config, job, &mut buf, &tx, progress, &mut tally, quiet)
                         .map_err(|e| format!("{e:#}"));
                     if tx.send(Msg::Done { path, outcome, tally }).is_err() {
                         return;
@@ -261,7 +276,19 @@ fn plan(
                     continue;
                 }
                 let row = with_meta(&active[i], path, &meta);
-                jobs.push(Job { path: path.clone(), file, meta, gz, row, start, fresh: false });
+                let (path, fresh, replace_from) = (path.clone(), false, None);
+                jobs.push(Job { path, file, meta, gz, row, start, fresh, replace_from });
+            }
+            (Some(Continues::Tail { position, tail }), Some(i)) => {
+                if position == meta.size && same_metadata(&active[i], &meta) {
+                    report.unchanged += 1;
+                    continue;
+                }
+                // The last line grew: read it again from its start.
+                let mut row = with_meta(&active[i], path, &meta);
+                row.line_number = row.line_number.saturating_sub(1);
+                let (path, fresh, replace_from) = (path.clone(), false, Some(tail));
+                jobs.push(Job { path, file, meta, gz, row, start: tail, fresh, replace_from });
             }
             (Some(Continues::Done), _) => report.unchanged += 1,
             _ => {
@@ -290,7 +317,16 @@ fn plan(
                 report.moved += 1;
                 let row = with_meta(&active[i], &path, &meta);
                 let start = row.position;
-                jobs.push(Job { path, file, meta, gz, row, start, fresh: false });
+                jobs.push(Job {
+                    path,
+                    file,
+                    meta,
+                    gz,
+                    row,
+                    start,
+                    fresh: false,
+                    replace_from: None,
+                });
             }
             None => fresh.push((path, file, meta, gz, old)),
         }
@@ -309,7 +345,7 @@ fn plan(
     {
         row.logscan_id = id;
         report.new_versions += 1;
-        jobs.push(Job { path, file, meta, gz, row, start: 0, fresh: true });
+        jobs.push(Job { path, file, meta, gz, row, start: 0, fresh: true, replace_from: None });
     }
     Ok(jobs)
 }
@@ -335,6 +371,8 @@ fn open(path: &Path) -> Result<(File, Meta, bool), String> {
 enum Continues {
     /// The same version: resume here.
     At(u64),
+    /// The same version, whose last line (from `tail` to `position`) had no newline.
+    Tail { position: u64, tail: u64 },
     /// A gz scanned whole already.
     Done,
     /// Other content: not that version.
@@ -354,10 +392,21 @@ fn continues(row: &ScannedFile, file: &File, meta: &Meta, gz: bool) -> io::Resul
             _ => Continues::No,
         });
     }
-    Ok(match resume(file, meta.size, row.position, row.identity.as_deref())? {
-        Resume::At(p) => Continues::At(p),
-        Resume::NewVersion(_) => Continues::No,
+    let (identity, tail) = split_tail(row.identity.as_deref());
+    Ok(match (resume(file, meta.size, row.position, identity)?, tail) {
+        (Resume::At(p), Some(tail)) => Continues::Tail { position: p, tail },
+        (Resume::At(p), None) => Continues::At(p),
+        (Resume::NewVersion(_), _) => Continues::No,
     })
+}
+
+/// The fingerprint and, for a version whose last line had no newline, where that line starts.
+fn split_tail(identity: Option<&str>) -> (Option<&str>, Option<u64>) {
+    let Some(id) = identity else { return (None, None) };
+    match id.rsplit_once(TAIL) {
+        Some((fp, tail)) => (Some(fp), tail.parse().ok()),
+        None => (Some(id), None),
+    }
 }
 
 fn same_metadata(row: &ScannedFile, meta: &Meta) -> bool {
@@ -426,6 +475,7 @@ fn scan_job(
     tx: &mpsc::SyncSender<Msg>,
     progress: &ProgressBar,
     tally: &mut Tally,
+    quiet: std::time::Duration,
 ) -> anyhow::Result<bool> {
     let original = job.row.clone();
     let gz_fp = if job.gz { Some(fingerprint(&job.file, job.meta.size)?) } else { None };
@@ -445,6 +495,7 @@ fn scan_job(
     let mut filled = 0usize;
     let mut offset = job.start;
     let mut last_sent: Option<ScannedFile> = None;
+    let mut replace_from = job.replace_from;
     loop {
         let eof = fill(&mut reader, buf, &mut filled)?;
         let end = if eof && job.gz {
@@ -473,7 +524,11 @@ fn scan_job(
                 row.identity = gz_fp.as_ref().map(|fp| format!("gz:{fp}:done"));
             }
             last_sent = Some(row.clone());
-            let commit = ScanCommit { file: row.clone(), results: results.0 };
+            let commit = ScanCommit {
+                file: row.clone(),
+                results: results.0,
+                replace_from: replace_from.take(),
+            };
             if tx.send(Msg::Commit(commit)).is_err() {
                 anyhow::bail!("the store stopped");
             }
@@ -484,6 +539,24 @@ fn scan_job(
             break;
         }
     }
+    if !job.gz && filled > 0 && tail_is_final(&job, &buf[..filled], quiet) {
+        // The last line has no newline but the file is finished: scan it, and remember where
+        // it starts so that a longer version of it replaces its results.
+        let tail = &buf[..filled];
+        let results = scan_block(config, &view, tail, offset, row.line_number);
+        row.line_number += 1;
+        tally.bytes += filled as u64;
+        tally.lines += 1;
+        progress.inc(filled as u64);
+        row.position = offset + filled as u64;
+        row.identity = Some(format!("{}{TAIL}{offset}", fingerprint(&job.file, row.position)?));
+        last_sent = Some(row.clone());
+        let commit =
+            ScanCommit { file: row.clone(), results: results.0, replace_from: replace_from.take() };
+        if tx.send(Msg::Commit(commit)).is_err() {
+            anyhow::bail!("the store stopped");
+        }
+    }
     if let Some(fp) = &gz_fp {
         // Complete, including a gz with no line at all.
         row.identity = Some(format!("gz:{fp}:done"));
@@ -491,9 +564,36 @@ fn scan_job(
     // The row itself may have changed without new lines: a new path, a classification,
     // a gz completed.
     if Some(&row) != last_sent.as_ref() && (last_sent.is_some() || row != original) {
-        let _ = tx.send(Msg::Commit(ScanCommit { file: row, results: Vec::new() }));
+        let _ = tx.send(Msg::Commit(ScanCommit { file: row, results: Vec::new(), replace_from }));
     }
     Ok(last_sent.is_some())
+}
+
+/// Whether a last line without a newline is final: the document is complete JSON, or the
+/// file has not changed for the quiet period.
+fn tail_is_final(job: &Job, tail: &[u8], quiet: std::time::Duration) -> bool {
+    if json_complete(tail) {
+        return true;
+    }
+    let closes = matches!(tail.trim_ascii().last(), Some(b'}' | b']'));
+    if closes && job.meta.size <= MAX_JSON_CHECK {
+        let mut whole = Vec::new();
+        let read = job.file.try_clone().and_then(|mut f| {
+            f.seek(SeekFrom::Start(0))?;
+            f.take(job.meta.size).read_to_end(&mut whole)
+        });
+        if read.is_ok() && json_complete(&whole) {
+            return true;
+        }
+    }
+    let modified = job.file.metadata().and_then(|m| m.modified());
+    modified.is_ok_and(|t| t.elapsed().is_ok_and(|age| age >= quiet))
+}
+
+fn json_complete(bytes: &[u8]) -> bool {
+    let text = bytes.trim_ascii();
+    matches!(text.first(), Some(b'{' | b'['))
+        && serde_json::from_slice::<serde::de::IgnoredAny>(text).is_ok()
 }
 
 fn open_reader(job: &mut Job) -> anyhow::Result<Box<dyn Read + Send>> {

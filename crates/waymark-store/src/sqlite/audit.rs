@@ -2,7 +2,8 @@
 
 use rusqlite::{params, OptionalExtension, Row};
 use waymark_core::audit::{
-    merge_rows, AuditRow, AuditUpsert, PendingAudit, RunFilter, RunStatus, StoredRun, UpsertSummary,
+    merge_rows, AuditRow, AuditUpsert, PendingAudit, RunFilter, RunStatus, Step, StoredRun,
+    UpsertSummary,
 };
 use waymark_core::normalize::format_utc;
 
@@ -42,10 +43,13 @@ impl crate::AuditStore for super::SqliteStore {
         let tx = self.conn.transaction()?;
         let mut summary = UpsertSummary::default();
         for u in runs {
-            let known = tx
+            let mut known = tx
                 .prepare_cached(&format!("SELECT {COLUMNS} FROM etl_log_audit WHERE run_key = ?1"))?
                 .query_row([&u.run_key], stored_run)
                 .optional()?;
+            if let Some(k) = &mut known {
+                k.row.steps = read_steps(&tx, &k.run_key)?;
+            }
             let (row, logscan_id, log_file) = match &known {
                 Some(k) => (
                     merge_rows(&k.row, &u.row),
@@ -61,6 +65,10 @@ impl crate::AuditStore for super::SqliteStore {
                 }
             }
             write_row(&tx, &u.run_key, &row, logscan_id, log_file.as_deref(), &now)?;
+            let steps_changed = known.as_ref().is_none_or(|k| k.row.steps != row.steps);
+            if steps_changed {
+                write_steps(&tx, &u.run_key, &row.steps)?;
+            }
             if known.is_some() {
                 summary.updated += 1;
             } else {
@@ -101,8 +109,82 @@ impl crate::AuditStore for super::SqliteStore {
         )?;
         let mut out = rows.collect::<rusqlite::Result<Vec<_>>>()?;
         out.reverse();
+        for r in &mut out {
+            r.row.steps = read_steps(&self.conn, &r.run_key)?;
+        }
         Ok(out)
     }
+
+    fn run(&self, run_key: &str) -> Result<Option<StoredRun>> {
+        let mut run = self
+            .conn
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM etl_log_audit WHERE run_key = ?1"))?
+            .query_row([run_key], stored_run)
+            .optional()?;
+        if let Some(r) = &mut run {
+            r.row.steps = read_steps(&self.conn, run_key)?;
+        }
+        Ok(run)
+    }
+
+    fn steps(&self, run_key: &str) -> Result<Vec<Step>> {
+        read_steps(&self.conn, run_key)
+    }
+}
+
+const STEP_COLUMNS: &str =
+    "name, kind, status, start_micros, end_micros, rows_affected, message, exact";
+
+fn read_steps(conn: &rusqlite::Connection, run_key: &str) -> Result<Vec<Step>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {STEP_COLUMNS} FROM steps WHERE run_key = ?1 ORDER BY ordinal"
+    ))?;
+    let rows = stmt.query_map([run_key], |r| {
+        let status: String = r.get(2)?;
+        Ok(Step {
+            name: r.get(0)?,
+            kind: r.get(1)?,
+            status: RunStatus::from_word(&status).unwrap_or_default(),
+            start_time: r.get(3)?,
+            end_time: r.get(4)?,
+            rows: r.get(5)?,
+            message: r.get(6)?,
+            exact: r.get::<_, i64>(7)? != 0,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Replaces the steps of a run by the merged ones (the merge already kept every known value).
+fn write_steps(tx: &rusqlite::Transaction<'_>, run_key: &str, steps: &[Step]) -> Result<()> {
+    tx.prepare_cached("DELETE FROM steps WHERE run_key = ?1")?.execute([run_key])?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO steps (run_key, ordinal, name, kind, status, start_time, end_time,
+            start_micros, end_micros, duration_seconds, rows_affected, message, exact)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?;
+    for (i, s) in steps.iter().enumerate() {
+        let duration = match (s.start_time, s.end_time) {
+            (Some(a), Some(b)) => Some((b - a) as f64 / 1e6),
+            _ => None,
+        };
+        insert.execute(params![
+            run_key,
+            i as i64,
+            s.name,
+            s.kind,
+            s.status.as_str(),
+            s.start_time.map(format_utc),
+            s.end_time.map(format_utc),
+            s.start_time,
+            s.end_time,
+            duration,
+            s.rows,
+            s.message,
+            i64::from(s.exact),
+        ])?;
+    }
+    Ok(())
 }
 
 fn write_row(
@@ -190,6 +272,7 @@ pub(crate) fn stored_run(r: &Row<'_>) -> rusqlite::Result<StoredRun> {
         target_name: list(14)?,
         error_message: r.get(15)?,
         extra: serde_json::from_str(&extra).map_err(|e| corrupt(17, Box::new(e)))?,
+        steps: Vec::new(),
     };
     Ok(StoredRun {
         run_key: r.get(0)?,

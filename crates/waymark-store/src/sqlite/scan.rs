@@ -89,8 +89,15 @@ impl crate::ScanStore for super::SqliteStore {
                      line_number = ?10, identity = ?11, scanned_at = ?12
                  WHERE logscan_id = ?1",
             )?;
+            let mut replace = tx.prepare_cached(
+                "DELETE FROM logscan_results WHERE logscan_id = ?1 AND byte_offset >= ?2",
+            )?;
             for c in commits {
                 let f = &c.file;
+                if let Some(from) = c.replace_from {
+                    replace
+                        .execute(params![f.logscan_id, i64::try_from(from).unwrap_or(i64::MAX)])?;
+                }
                 for r in &c.results {
                     insert.execute(params![
                         f.logscan_id,

@@ -31,6 +31,10 @@ pub(crate) struct ScanArgs {
     /// Then build or update the audit rows of what was scanned (as `waymark audit`).
     #[arg(long)]
     pub(crate) audit: bool,
+    /// A last line without a newline is scanned once the file has not changed for this many
+    /// seconds (a complete JSON document at once).
+    #[arg(long, value_name = "SECS", default_value_t = crate::source::scan::DEFAULT_QUIET_SECS)]
+    pub(crate) quiet_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -77,7 +81,8 @@ pub(crate) fn run(g: &Global, args: &ScanArgs) -> anyhow::Result<ExitCode> {
     let db = std::path::absolute(&g.db).unwrap_or_else(|_| g.db.clone());
     walked.files.retain(|f| !f.to_string_lossy().starts_with(&*db.to_string_lossy()));
     let progress = progress_bar(g.quiet || args.json);
-    let mut report = scan(&scan_config, &mut store, &walked.files, &progress)?;
+    let quiet = Duration::from_secs(args.quiet_secs);
+    let mut report = scan(&scan_config, &mut store, &walked.files, &progress, quiet)?;
     progress.finish_and_clear();
     let walk_errors = walked
         .errors
