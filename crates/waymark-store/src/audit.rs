@@ -27,7 +27,7 @@ pub trait AuditStore {
     fn runs(&self, filter: &RunFilter) -> Result<Vec<StoredRun>>;
 
     /// One run by its key, with its steps.
-    fn run(&self, run_key: &str) -> Result<Option<StoredRun>>;
+    fn stored_run(&self, run_key: &str) -> Result<Option<StoredRun>>;
 
     /// The steps of one run, in order of first appearance (none when the run is unknown).
     fn steps(&self, run_key: &str) -> Result<Vec<Step>>;
@@ -278,7 +278,7 @@ pub mod suite {
         assert!(got[1].exact);
         assert_eq!(s.steps("DBT|inv-2").unwrap()[0].status, RunStatus::Failure);
         assert!(s.steps("nope").unwrap().is_empty());
-        let run = s.run("DBT|inv-1").unwrap().unwrap();
+        let run = s.stored_run("DBT|inv-1").unwrap().unwrap();
         assert_eq!(run.row.steps, got);
         assert_eq!(all(s).iter().map(|r| r.row.steps.len()).sum::<usize>(), 3);
         // The same reading again changes nothing.
@@ -296,7 +296,7 @@ pub mod suite {
         let mut second = AuditRow::new("DBT");
         second.steps = vec![failed];
         s.upsert_runs(&[upsert("k", second)], None).unwrap();
-        let r = s.run("k").unwrap().unwrap().row;
+        let r = s.stored_run("k").unwrap().unwrap().row;
         assert_eq!(r.status, RunStatus::Failure);
         assert_eq!(r.error_message.as_deref(), Some("Got 3 results, configured to fail if != 0"));
         assert_eq!(r.steps.len(), 2);

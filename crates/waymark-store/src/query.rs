@@ -522,7 +522,7 @@ pub mod conformance {
                     line_timestamp: None,
                 })
                 .collect();
-            commits.push(ScanCommit { file, results });
+            commits.push(ScanCommit { file, results, replace_from: None });
         }
         s.commit_scans(&commits).unwrap();
         let q = ScanResultQuery::default();

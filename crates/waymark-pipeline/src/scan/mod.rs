@@ -51,7 +51,7 @@ const MAX_LINE: usize = 64 << 20;
 /// Rows (results and file updates) gathered into one store transaction.
 const COMMIT_ROWS: usize = 20_000;
 /// Default quiet period after which a last line without a newline is taken as finished.
-pub(crate) const DEFAULT_QUIET_SECS: u64 = 5;
+pub const DEFAULT_QUIET_SECS: u64 = 5;
 /// Largest document parsed whole to tell whether it is complete JSON.
 const MAX_JSON_CHECK: u64 = 64 << 20;
 /// The identity suffix of a version whose last line had no newline when it was scanned.

@@ -115,7 +115,7 @@ impl crate::AuditStore for super::SqliteStore {
         Ok(out)
     }
 
-    fn run(&self, run_key: &str) -> Result<Option<StoredRun>> {
+    fn stored_run(&self, run_key: &str) -> Result<Option<StoredRun>> {
         let mut run = self
             .conn
             .prepare_cached(&format!("SELECT {COLUMNS} FROM etl_log_audit WHERE run_key = ?1"))?

@@ -33,7 +33,7 @@ pub(crate) struct ScanArgs {
     pub(crate) audit: bool,
     /// A last line without a newline is scanned once the file has not changed for this many
     /// seconds (a complete JSON document at once).
-    #[arg(long, value_name = "SECS", default_value_t = crate::source::scan::DEFAULT_QUIET_SECS)]
+    #[arg(long, value_name = "SECS", default_value_t = waymark_pipeline::scan::DEFAULT_QUIET_SECS)]
     pub(crate) quiet_secs: u64,
 }
 
