@@ -237,10 +237,7 @@ pub mod suite {
         Step { status, ..Step::new(name, Some("model")) }
     }
 
-    pub(crate) fn steps_are_keyed_by_run_and_never_blanked<S: AuditStore>(
-        s: &mut S,
-        _: &ScannedFn<S>,
-    ) {
+    pub fn steps_are_keyed_by_run_and_never_blanked<S: AuditStore>(s: &mut S, _: &ScannedFn<S>) {
         // A dbt.log reading: two nodes, times read off the text.
         let mut log = AuditRow::new("DBT");
         log.run_id = Some("inv-1".into());
@@ -286,7 +283,7 @@ pub mod suite {
         assert_eq!(sum, UpsertSummary { inserted: 0, updated: 0, unchanged: 1 });
     }
 
-    pub(crate) fn a_failed_step_fails_its_run<S: AuditStore>(s: &mut S, _: &ScannedFn<S>) {
+    pub fn a_failed_step_fails_its_run<S: AuditStore>(s: &mut S, _: &ScannedFn<S>) {
         let mut first = AuditRow::new("DBT");
         first.status = RunStatus::Success;
         first.steps = vec![step("model.p.a", RunStatus::Success)];

@@ -183,7 +183,7 @@ pub mod conformance {
         assert_eq!(s.scan_results(f.logscan_id).unwrap()[0].line, evil);
     }
 
-    pub(crate) fn a_grown_last_line_replaces_its_results(s: &mut dyn ScanStore) {
+    pub fn a_grown_last_line_replaces_its_results(s: &mut dyn ScanStore) {
         let mut f = file("/logs/a.log");
         f.logscan_id = s.begin_version(&f, None).unwrap();
         f.position = 120;
