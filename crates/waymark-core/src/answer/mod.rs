@@ -148,6 +148,10 @@ pub struct RunView {
     pub updated_at: String,
     /// `count_mismatch`, `stale_running`.
     pub flags: Vec<String>,
+    /// The run's parts (dbt nodes, stages, CI steps, a workflow's sessions), in order: name,
+    /// kind, status, start and end (RFC 3339 UTC), rows, message.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    pub steps: Vec<serde_json::Value>,
 }
 
 /// What the reconciliation flags of a run are judged against.
@@ -195,6 +199,7 @@ impl RunView {
             log_file: run.log_file.clone(),
             updated_at: run.updated_at.clone(),
             flags,
+            steps: row.steps.iter().map(crate::audit::Step::to_json).collect(),
         }
     }
 }

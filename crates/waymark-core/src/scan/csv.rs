@@ -40,51 +40,20 @@ fn is_name(field: &[u8]) -> bool {
         && field.iter().all(ok)
 }
 
-/// Splits one line into fields; a field in double quotes may hold the delimiter, and `""`
-/// inside it is one quote.
+/// Splits one line into fields, by the `csv` crate's reader: a field in double quotes may
+/// hold the delimiter, and `""` inside it is one quote. A line the reader cannot read (it
+/// never fails on bytes, but to be sure) is one field.
 pub fn split_fields(line: &[u8], delimiter: u8) -> Vec<Cow<'_, [u8]>> {
-    let mut fields = Vec::new();
-    let mut rest = line;
-    loop {
-        if let Some(quoted) = rest.strip_prefix(b"\"") {
-            let (field, after) = unquote(quoted);
-            fields.push(Cow::Owned(field));
-            match after.iter().position(|&b| b == delimiter) {
-                Some(i) => rest = &after[i + 1..],
-                None => return fields,
-            }
-        } else {
-            match rest.iter().position(|&b| b == delimiter) {
-                Some(i) => {
-                    fields.push(Cow::Borrowed(&rest[..i]));
-                    rest = &rest[i + 1..];
-                }
-                None => {
-                    fields.push(Cow::Borrowed(rest));
-                    return fields;
-                }
-            }
-        }
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(line);
+    let mut record = csv::ByteRecord::new();
+    match reader.read_byte_record(&mut record) {
+        Ok(true) => record.iter().map(|f| Cow::Owned(f.to_vec())).collect(),
+        _ => vec![Cow::Borrowed(line)],
     }
-}
-
-/// The content of a quoted field and what follows its closing quote.
-fn unquote(s: &[u8]) -> (Vec<u8>, &[u8]) {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < s.len() {
-        if s[i] == b'"' {
-            if s.get(i + 1) == Some(&b'"') {
-                out.push(b'"');
-                i += 2;
-                continue;
-            }
-            return (out, &s[i + 1..]);
-        }
-        out.push(s[i]);
-        i += 1;
-    }
-    (out, &[])
 }
 
 #[cfg(test)]

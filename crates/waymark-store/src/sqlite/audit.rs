@@ -135,7 +135,7 @@ impl crate::AuditStore for super::SqliteStore {
 const STEP_COLUMNS: &str =
     "name, kind, status, start_micros, end_micros, rows_affected, message, exact";
 
-fn read_steps(conn: &rusqlite::Connection, run_key: &str) -> Result<Vec<Step>> {
+pub(crate) fn read_steps(conn: &rusqlite::Connection, run_key: &str) -> Result<Vec<Step>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {STEP_COLUMNS} FROM steps WHERE run_key = ?1 ORDER BY ordinal"
     ))?;

@@ -176,7 +176,11 @@ impl QueryStore for SqliteStore {
         ))?;
         let mut rows = stmt.query([run_key])?;
         match rows.next()? {
-            Some(r) => Ok(Some(RunView::new(&super::audit::stored_run(r)?, clock))),
+            Some(r) => {
+                let mut run = super::audit::stored_run(r)?;
+                run.row.steps = super::audit::read_steps(&self.conn, &run.run_key)?;
+                Ok(Some(RunView::new(&run, clock)))
+            }
             None => Ok(None),
         }
     }
@@ -360,7 +364,9 @@ impl SqliteStore {
             let n = r.as_ref().column_count();
             let id: i64 = r.get(n - 2)?;
             let k: i64 = r.get(n - 1)?;
-            out.push((Cursor::new(&[k, id]), RunView::new(&super::audit::stored_run(r)?, q.clock)));
+            let mut run = super::audit::stored_run(r)?;
+            run.row.steps = super::audit::read_steps(&self.conn, &run.run_key)?;
+            out.push((Cursor::new(&[k, id]), RunView::new(&run, q.clock)));
         }
         Ok(out)
     }
