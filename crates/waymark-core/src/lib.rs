@@ -9,8 +9,10 @@
 //! - [`normalize`]: timestamps and statuses into the one event schema;
 //! - [`correlate`]: the join of split failures and the orphan time-to-live;
 //! - [`scan`]: scan rules compiled into one matcher, and system classification;
-//! - [`audit`]: extractors building one audit row per ETL run.
+//! - [`audit`]: extractors building one audit row per ETL run;
+//! - [`alert`]: expectations (flow shapes, run schedules) and alert rules, evaluated at a given time.
 
+pub mod alert;
 pub mod audit;
 pub mod config;
 pub mod correlate;

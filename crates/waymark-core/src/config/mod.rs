@@ -50,6 +50,12 @@ pub struct RawConfig {
     /// How `audit` builds one row per ETL run.
     #[serde(default)]
     pub audit: AuditSection,
+    /// What should happen and by when: flow shapes and run schedules.
+    #[serde(default)]
+    pub expect: crate::alert::config::ExpectSection,
+    /// Alert rules and where notifications go.
+    #[serde(default)]
+    pub alert: crate::alert::config::AlertSection,
 }
 
 /// `[ingest]`: limits and the join of split failures.
@@ -209,6 +215,8 @@ impl RawConfig {
         merge_named(&mut self.systems, user.systems, |s| s.name.clone());
         self.scan = self.scan.merge(user.scan);
         self.audit = self.audit.merge(user.audit);
+        self.expect = self.expect.merge(user.expect);
+        self.alert = self.alert.merge(user.alert);
         self.version = user.version.or(self.version);
         self
     }
