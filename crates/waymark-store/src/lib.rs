@@ -8,6 +8,7 @@
 //! Invariant: a batch's rows and the positions it reached are committed in one transaction,
 //! so a crash at any instant followed by a restart gives the same tables as one clean run.
 
+pub mod alert;
 mod audit;
 pub mod conformance;
 mod error;
@@ -15,6 +16,7 @@ mod model;
 mod scan;
 pub mod sqlite;
 
+pub use alert::{AlertStore, Attempt, AttemptOutcome, OutboxRow, OutboxState};
 pub use audit::AuditStore;
 pub use error::StoreError;
 pub use model::{DeadLetterRow, EventRow, FailureFilter, PendingRow, SourceRow, StoreStats};

@@ -1,5 +1,6 @@
 //! The SQLite backend: one file, WAL journal, batched transactions, statements prepared once.
 
+mod alert;
 mod audit;
 mod events;
 mod readonly;
@@ -19,6 +20,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("02_scan", include_str!("../../migrations/sqlite/02_scan.up.sql")),
     ("03_audit", include_str!("../../migrations/sqlite/03_audit.up.sql")),
     ("04_origin_keys", include_str!("../../migrations/sqlite/04_origin_keys.up.sql")),
+    ("05_alerts", include_str!("../../migrations/sqlite/05_alerts.up.sql")),
 ];
 
 /// A store in one SQLite file.
