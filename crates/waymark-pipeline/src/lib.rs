@@ -7,11 +7,14 @@
 //! - `kafka` (feature `kafka`): the consumer-group member and the producer.
 //! - [`scan`]: the walker and the incremental scanner into `logscan_results`.
 //! - [`audit`]: the audit driver into `etl_log_audit`.
+//! - [`alert`]: the alert evaluator and the deliverer (outbox → Alertmanager, Slack,
+//!   PagerDuty, signed webhooks); [`alert::tick`] is one round of both.
 //! - [`simulate`]: the seed's flows, with the truth a correct pipeline ends with.
 //!
 //! Everything here takes store traits (`waymark_store::EventStore`, `ScanStore`,
-//! `AuditStore`), never a concrete backend.
+//! `AuditStore`, `AlertStore`), never a concrete backend.
 
+pub mod alert;
 pub mod audit;
 pub mod file;
 pub mod ingest;

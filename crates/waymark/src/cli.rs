@@ -63,6 +63,10 @@ pub(crate) enum Command {
     Audit(cmd::audit::AuditArgs),
     /// List audited ETL runs.
     Runs(cmd::audit::RunsArgs),
+    /// List active alerts and recent deliveries; `alerts run` evaluates and delivers them.
+    Alerts(cmd::alerts::AlertsArgs),
+    /// List flows by state (complete, failed, stalled, in progress) against `[[expect.flow]]`.
+    Flows(cmd::alerts::FlowsArgs),
     /// Check or print the configuration.
     #[command(subcommand)]
     Config(cmd::config::ConfigCommand),

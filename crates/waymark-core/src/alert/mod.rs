@@ -216,6 +216,10 @@ fn flow_rule(
         // later is still the same alert.
         let mut f = Firing::new(rule, &s.family, &s.family, &s.correlation_id)
             .note("correlation_id", &s.correlation_id);
+        // The `system` label is the step's system; the identity keeps the family.
+        if let Some(system) = &s.system {
+            f.system.clone_from(system);
+        }
         f.since_micros = s.since_micros;
         if let Some(system) = &s.system {
             f = f.note("step_system", system);
