@@ -384,7 +384,7 @@ secret_env = \"WM_TEST_PD_KEY\"
         run(&dir);
         slack.got().iter().any(|g| g.status == 200)
     });
-    ingest(&dir, "b.jsonl", &fedebom("ord-3", t, true).lines().nth(1).unwrap().to_owned());
+    ingest(&dir, "b.jsonl", &(fedebom("ord-3", t, true).lines().nth(1).unwrap().to_owned() + "\n"));
     run(&dir);
     let slack_got: Vec<Value> = slack
         .got()
@@ -628,7 +628,11 @@ resend_secs = 60
     assert_eq!(session["status"]["state"], "active");
 
     // The flow completes; the session succeeds on a rerun.
-    ingest(&dir, "b.jsonl", fedebom("ord-am", t, true).lines().nth(1).unwrap());
+    ingest(
+        &dir,
+        "b.jsonl",
+        &(fedebom("ord-am", t, true).lines().nth(1).unwrap().to_owned() + "\n"),
+    );
     let logs = session_logs(&dir, true);
     dir.run(&["scan", "--audit", logs.to_str().unwrap()]);
     alerts_once(&dir, &config);
