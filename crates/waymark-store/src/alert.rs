@@ -222,7 +222,7 @@ pub(crate) mod suite {
         let fire = Transition::Fire(f.clone());
         let n1 = Notification::new("am", Action::Trigger, &f, T);
         s.record_transitions(std::slice::from_ref(&fire), std::slice::from_ref(&n1), T).unwrap();
-        assert_eq!(s.active_firings().unwrap(), [f.clone()], "read back whole");
+        assert_eq!(s.active_firings().unwrap(), std::slice::from_ref(&f), "read back whole");
         let due = s.due_notifications(T, 10).unwrap();
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].notification, n1);

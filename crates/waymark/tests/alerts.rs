@@ -29,13 +29,16 @@ struct Got {
     status: u16,
 }
 
+/// A planned answer: the status and an optional `Retry-After`.
+type Planned = (u16, Option<String>);
+
 /// An HTTP receiver on 127.0.0.1 answering each request with the next planned status
 /// (then `then`), recording what it got.
 #[derive(Clone)]
 struct Receiver {
     port: u16,
     got: Arc<Mutex<Vec<Got>>>,
-    plan: Arc<Mutex<Vec<(u16, Option<String>)>>>,
+    plan: Arc<Mutex<Vec<Planned>>>,
     then: Arc<Mutex<u16>>,
 }
 
@@ -657,7 +660,7 @@ fn the_readme_alert_example_is_valid() {
     let start = section.find("```toml\n").unwrap() + "```toml\n".len();
     let end = start + section[start..].find("```").unwrap();
     let dir = Dir::new();
-    let config = dir.write("alerts.toml", section[start..end].as_bytes());
+    let config = dir.write("alerts.toml", &section.as_bytes()[start..end]);
     let out = dir.cmd().arg("--config").arg(&config).args(["config", "check"]).output().unwrap();
     assert_success(&out, &["config", "check"]);
 }

@@ -22,10 +22,7 @@ impl Glob {
     }
 
     pub fn is_match(&self, s: &str) -> bool {
-        let (first, rest) = match self.parts.split_first() {
-            Some(x) => x,
-            None => return s.is_empty(),
-        };
+        let Some((first, rest)) = self.parts.split_first() else { return s.is_empty() };
         let Some(mut s) = s.strip_prefix(first.as_str()) else { return false };
         let Some((last, middle)) = rest.split_last() else { return s.is_empty() };
         for part in middle {

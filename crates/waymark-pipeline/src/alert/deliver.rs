@@ -118,7 +118,7 @@ impl Deliverer {
                 continue;
             }
             let attempt = match config.sink(&row.notification.sink) {
-                Some(sink) => self.attempt(config, store, sink, &row, now)?,
+                Some(sink) => self.attempt(store, sink, &row, now)?,
                 None => Attempt {
                     outcome: AttemptOutcome::Failed,
                     status: None,
@@ -156,7 +156,6 @@ impl Deliverer {
 
     fn attempt<S: AlertStore + ?Sized>(
         &mut self,
-        config: &AlertConfig,
         store: &S,
         sink: &AlertSink,
         row: &OutboxRow,
@@ -176,7 +175,6 @@ impl Deliverer {
                 ));
             }
         };
-        let _ = config;
         self.pace(sink);
         let sent = self.send(&request);
         self.last_sent.insert(sink.name.clone(), std::time::Instant::now());

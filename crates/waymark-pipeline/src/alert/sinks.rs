@@ -212,3 +212,93 @@ pub fn webhook(sink: &AlertSink, n: &Notification, key: &[u8], now: i64) -> Requ
         body,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use waymark_core::alert::{
+        Action, AlertSink, Firing, Notification, RuleKind, Severity, SinkKind,
+    };
+
+    use super::*;
+
+    /// The Standard Webhooks reference vector (standard-webhooks/standard-webhooks tests).
+    #[test]
+    fn webhook_signature_matches_the_reference_vector() {
+        let key = webhook_key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let sig = webhook_signature(
+            &key,
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1_614_265_330,
+            r#"{"test": 2432232314}"#,
+        );
+        assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+        assert!(webhook_key("whsec_not base64!").is_err());
+    }
+
+    fn sink(kind: SinkKind) -> AlertSink {
+        AlertSink {
+            name: "s".into(),
+            kind,
+            url: "http://127.0.0.1:9093/".into(),
+            secret: None,
+            resend_secs: 60,
+            retry_initial_ms: 1000,
+            retry_max_secs: 300,
+            max_attempts: 12,
+            min_interval_ms: 0,
+        }
+    }
+
+    fn firing(subject: &str) -> Firing {
+        Firing {
+            key: format!("R|fedebom|{subject}"),
+            rule: "R".into(),
+            kind: RuleKind::FlowStalled,
+            severity: Severity::Critical,
+            system: "fedebom".into(),
+            job: "orders".into(),
+            subject: subject.into(),
+            summary: format!("flow {subject} stalled"),
+            annotations: BTreeMap::from([("correlation_id".into(), subject.into())]),
+            since_micros: 1_000_000_000_000_000,
+        }
+    }
+
+    fn alert(r: &Request) -> Value {
+        serde_json::from_str::<Value>(&r.body).unwrap()[0].clone()
+    }
+
+    #[test]
+    fn alertmanager_groups_firings_with_the_same_labels() {
+        let now = 1_000_000_100_000_000;
+        let (a, b) = (firing("c1"), firing("c2"));
+        let n = Notification::new("s", Action::Resolve, &a, now);
+        // c1 resolved while c2 is active: the Alertmanager alert stays firing.
+        let r = alertmanager(&sink(SinkKind::Alertmanager), &n, std::slice::from_ref(&b), now);
+        assert_eq!(r.url, "http://127.0.0.1:9093/api/v2/alerts");
+        let v = alert(&r);
+        assert_eq!(v["labels"]["alertname"], "R");
+        assert_eq!(v["annotations"]["correlation_id"], "c2");
+        assert_eq!(v["endsAt"], format_utc(now + 240_000_000));
+        // The last one resolved: it ends now.
+        let v = alert(&alertmanager(&sink(SinkKind::Alertmanager), &n, &[], now));
+        assert_eq!(v["endsAt"], format_utc(now));
+        assert_eq!(v["startsAt"], format_utc(a.since_micros));
+        // Both active: one alert listing both.
+        let v = alert(&alertmanager(&sink(SinkKind::Alertmanager), &n, &[a, b], now));
+        assert_eq!(v["annotations"]["subjects"], "c1, c2");
+        assert_eq!(v["annotations"]["count"], "2");
+    }
+
+    #[test]
+    fn slack_text_is_escaped() {
+        let mut f = firing("<!channel>");
+        f.summary = "a & <b>".into();
+        let r = slack(&sink(SinkKind::Slack), &Notification::new("s", Action::Trigger, &f, 0));
+        let v: Value = serde_json::from_str(&r.body).unwrap();
+        let blocks = v["blocks"].to_string();
+        assert!(!blocks.contains("<!channel>") && blocks.contains("&lt;!channel&gt;"), "{blocks}");
+    }
+}
