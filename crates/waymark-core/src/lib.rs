@@ -12,7 +12,9 @@
 //! - [`audit`]: extractors building one audit row per ETL run;
 //! - [`lineage`]: OpenLineage RunEvents read as audit rows;
 //! - [`answer`]: the answers to questions about the store (traces and verdicts, runs, pages).
+//! - [`alert`]: expectations (flow shapes, run schedules) and alert rules, evaluated at a given time.
 
+pub mod alert;
 pub mod answer;
 pub mod audit;
 pub mod config;

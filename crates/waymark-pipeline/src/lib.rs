@@ -9,11 +9,14 @@
 //! - [`scan`]: the walker and the incremental scanner into `logscan_results`.
 //! - [`audit`]: the audit driver into `etl_log_audit`.
 //! - [`writer`]: the one write path of record batches (busy store retried, bounded).
+//! - [`alert`]: the alert evaluator and the deliverer (outbox → Alertmanager, Slack,
+//!   PagerDuty, signed webhooks); [`alert::tick`] is one round of both.
 //! - [`simulate`]: the seed's flows, with the truth a correct pipeline ends with.
 //!
 //! Everything here takes store traits (`waymark_store::EventStore`, `ScanStore`,
-//! `AuditStore`), never a concrete backend.
+//! `AuditStore`, `AlertStore`), never a concrete backend.
 
+pub mod alert;
 pub mod audit;
 pub mod file;
 pub mod follow;

@@ -8,6 +8,7 @@
 //! Invariant: a batch's rows and the positions it reached are committed in one transaction,
 //! so a crash at any instant followed by a restart gives the same tables as one clean run.
 
+pub mod alert;
 mod audit;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
@@ -17,6 +18,7 @@ pub mod query;
 mod scan;
 pub mod sqlite;
 
+pub use alert::{AlertStore, Attempt, AttemptOutcome, OutboxRow, OutboxState};
 /// The [`AuditStore`] suite's checks, for backends outside this crate.
 #[cfg(any(test, feature = "conformance"))]
 pub use audit::suite as audit_conformance;

@@ -65,6 +65,10 @@ pub(crate) enum Command {
     Runs(cmd::audit::RunsArgs),
     /// Answer over HTTP (JSON API, OpenLineage receiver, metrics) and run the configured sources.
     Serve(cmd::serve::ServeArgs),
+    /// List active alerts and recent deliveries; `alerts run` evaluates and delivers them.
+    Alerts(cmd::alerts::AlertsArgs),
+    /// List flows by state (complete, failed, stalled, in progress) against `[[expect.flow]]`.
+    Flows(cmd::alerts::FlowsArgs),
     /// Check or print the configuration.
     #[command(subcommand)]
     Config(cmd::config::ConfigCommand),

@@ -53,6 +53,8 @@ fn every_command_in_the_readme_has_help() {
         "audit",
         "runs",
         "demo",
+        "alerts",
+        "flows",
     ] {
         assert!(readme().contains(&format!("`{cmd}")), "{cmd} is not in the README");
         let out = dir.cmd().args([cmd, "--help"]).output().unwrap();

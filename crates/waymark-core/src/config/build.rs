@@ -27,6 +27,8 @@ pub struct Config {
     pub scan: crate::scan::ScanConfig,
     /// `[audit]`: field mappings per system type and the running timeout.
     pub audit: crate::audit::AuditConfig,
+    /// `[expect]` and `[alert]`: expectations, alert rules and sinks.
+    pub alert: crate::alert::AlertConfig,
 }
 
 impl Config {
@@ -52,7 +54,8 @@ impl Config {
         let scan = super::scan::build(&raw.scan, &ingest.timezone, c);
         let audit = crate::audit::AuditConfig::build(&raw.audit, c);
         super::source::validate(&raw.sources, c);
-        Config { raw, ingest, parsers, scan, audit }
+        let alert = crate::alert::AlertConfig::build(&raw.expect, &raw.alert, c);
+        Config { raw, ingest, parsers, scan, audit, alert }
     }
 
     /// The effective configuration as TOML.

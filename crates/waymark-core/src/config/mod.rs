@@ -55,6 +55,12 @@ pub struct RawConfig {
     /// What `serve` reads continuously (none: `serve` only answers).
     #[serde(default, rename = "source", skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<SourceRaw>,
+    /// What should happen and by when: flow shapes and run schedules.
+    #[serde(default)]
+    pub expect: crate::alert::config::ExpectSection,
+    /// Alert rules and where notifications go.
+    #[serde(default)]
+    pub alert: crate::alert::config::AlertSection,
 }
 
 /// `[ingest]`: limits and the join of split failures.
@@ -214,6 +220,8 @@ impl RawConfig {
         merge_named(&mut self.systems, user.systems, |s| s.name.clone());
         self.scan = self.scan.merge(user.scan);
         self.audit = self.audit.merge(user.audit);
+        self.expect = self.expect.merge(user.expect);
+        self.alert = self.alert.merge(user.alert);
         self.version = user.version.or(self.version);
         // Sources are the user's alone: there are no built-in ones.
         self.sources = user.sources;

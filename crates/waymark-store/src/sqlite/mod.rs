@@ -1,5 +1,6 @@
 //! The SQLite backend: one file, WAL journal, batched transactions, statements prepared once.
 
+mod alert;
 pub(crate) mod audit;
 mod events;
 mod query;
@@ -21,6 +22,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("03_audit", include_str!("../../migrations/sqlite/03_audit.up.sql")),
     ("04_origin_keys", include_str!("../../migrations/sqlite/04_origin_keys.up.sql")),
     ("05_steps", include_str!("../../migrations/sqlite/05_steps.up.sql")),
+    ("06_alerts", include_str!("../../migrations/sqlite/06_alerts.up.sql")),
 ];
 
 /// A store in one SQLite file.

@@ -1,5 +1,6 @@
 //! One module per command; each takes its parsed arguments and the global options.
 
+pub(crate) mod alerts;
 pub(crate) mod audit;
 pub(crate) mod bench;
 pub(crate) mod config;
@@ -39,5 +40,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(a) => serve::run(g, &a),
         Command::Audit(a) => audit::run(g, &a),
         Command::Runs(a) => audit::runs(g, &a),
+        Command::Alerts(a) => alerts::run(g, &a),
+        Command::Flows(a) => alerts::flows(g, &a),
     }
 }
