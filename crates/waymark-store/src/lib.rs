@@ -11,12 +11,17 @@
 mod audit;
 pub mod conformance;
 mod error;
+pub mod export;
 mod model;
 mod scan;
 pub mod sqlite;
 
 pub use audit::AuditStore;
 pub use error::StoreError;
+pub use export::{
+    Column, ColumnType, ExportFilter, ExportKey, ExportPage, ExportRow, ExportStore, ExportTable,
+    ExportWatermark, FinishedExport, Value,
+};
 pub use model::{DeadLetterRow, EventRow, FailureFilter, PendingRow, SourceRow, StoreStats};
 pub use scan::ScanStore;
 pub use sqlite::{SqlAnswer, SqlLimits, SqliteStore};

@@ -2,6 +2,7 @@
 
 mod audit;
 mod events;
+mod export;
 mod readonly;
 mod scan;
 
@@ -19,6 +20,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("02_scan", include_str!("../../migrations/sqlite/02_scan.up.sql")),
     ("03_audit", include_str!("../../migrations/sqlite/03_audit.up.sql")),
     ("04_origin_keys", include_str!("../../migrations/sqlite/04_origin_keys.up.sql")),
+    ("05_export", include_str!("../../migrations/sqlite/05_export.up.sql")),
 ];
 
 /// A store in one SQLite file.
