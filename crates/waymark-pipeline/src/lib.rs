@@ -7,12 +7,14 @@
 //! - `kafka` (feature `kafka`): the consumer-group member and the producer.
 //! - [`scan`]: the walker and the incremental scanner into `logscan_results`.
 //! - [`audit`]: the audit driver into `etl_log_audit`.
+//! - [`export`]: tables to CSV, JSON lines and Parquet, with named watermarks.
 //! - [`simulate`]: the seed's flows, with the truth a correct pipeline ends with.
 //!
 //! Everything here takes store traits (`waymark_store::EventStore`, `ScanStore`,
 //! `AuditStore`), never a concrete backend.
 
 pub mod audit;
+pub mod export;
 pub mod file;
 pub mod ingest;
 #[cfg(feature = "kafka")]

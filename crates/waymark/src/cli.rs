@@ -63,6 +63,8 @@ pub(crate) enum Command {
     Audit(cmd::audit::AuditArgs),
     /// List audited ETL runs.
     Runs(cmd::audit::RunsArgs),
+    /// Export a table to CSV, JSON lines or Parquet; `--since-last NAME` gives each row once.
+    Export(cmd::export::ExportArgs),
     /// Check or print the configuration.
     #[command(subcommand)]
     Config(cmd::config::ConfigCommand),

@@ -6,6 +6,7 @@ pub(crate) mod config;
 #[cfg(feature = "kafka")]
 pub(crate) mod consume;
 pub(crate) mod demo;
+pub(crate) mod export;
 pub(crate) mod ingest;
 pub(crate) mod query;
 pub(crate) mod scan;
@@ -37,5 +38,6 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Scan(a) => scan::run(g, &a),
         Command::Audit(a) => audit::run(g, &a),
         Command::Runs(a) => audit::runs(g, &a),
+        Command::Export(a) => export::run(g, &a),
     }
 }
