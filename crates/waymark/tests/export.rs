@@ -195,6 +195,9 @@ fn every_table_in_every_format_reads_back_equal_to_the_store() {
     let Some(python) = python() else { return };
     let d = filled();
     let check = repo().join("crates/waymark/tests/export_check.py");
+    // One python for every file: pandas and pyarrow load once.
+    let mut args = Vec::new();
+    let mut want_out = String::new();
     for table in ["events", "runs", "scan-results", "dead-letters", "orphans"] {
         let want = expected(&d.db(), table);
         let n = want["rows"].as_array().unwrap().len();
@@ -203,20 +206,22 @@ fn every_table_in_every_format_reads_back_equal_to_the_store() {
         for format in ["parquet", "csv", "jsonl"] {
             let file = d.path(&format!("{table}.{format}"));
             d.run(&["export", table, "--format", format, "--output", file.to_str().unwrap()]);
-            let out = Command::new(&python)
-                .arg(&check)
-                .args([format, file.to_str().unwrap(), want_path.to_str().unwrap()])
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{table} as {format}: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("ok {n} rows"));
+            args.extend([
+                format.to_owned(),
+                file.display().to_string(),
+                want_path.display().to_string(),
+            ]);
+            want_out.push_str(&format!("ok {n} rows\n"));
         }
     }
+    let out = Command::new(&python).arg(&check).args(&args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), want_out);
     // DuckDB queries the Parquet file: counts by status equal the store's, times are times.
     let parquet = d.path("events.parquet");
     let sql = format!(

@@ -1,10 +1,10 @@
 """Reads a file `waymark export` wrote back with pyarrow, pandas or DuckDB and compares it with
 the rows the test read from the store itself.
 
-usage: export_check.py FORMAT FILE EXPECTED_JSON
+usage: export_check.py FORMAT FILE EXPECTED_JSON [FORMAT FILE EXPECTED_JSON ...]
 EXPECTED_JSON: {"columns": [[name, type], ...], "rows": [[value, ...], ...]} where type is one of
 int, float, text, ts (an integer of microseconds or RFC 3339 text), list (JSON array text).
-Prints `ok N rows` and exits 0 when the file equals the rows, types included; else says what
+Prints `ok N rows` for each and exits 0 when the file equals the rows, types included; else says what
 differs and exits 1.
 """
 
@@ -105,8 +105,7 @@ def read(fmt, path, columns):
     raise SystemExit(f"unknown format {fmt}")
 
 
-def main():
-    fmt, path, expected_path = sys.argv[1:4]
+def check(fmt, path, expected_path):
     with open(expected_path, encoding="utf-8") as f:
         expected = json.load(f)
     columns = expected["columns"]
@@ -114,12 +113,20 @@ def main():
     want = [[canon(v, k, text_cells) for v, (_, k) in zip(r, columns)] for r in expected["rows"]]
     got = [[canon(v, k, text_cells) for v, (_, k) in zip(r, columns)] for r in got_rows]
     if len(got) != len(want):
-        raise SystemExit(f"{len(got)} rows read, {len(want)} in the store")
+        raise SystemExit(f"{path}: {len(got)} rows read, {len(want)} in the store")
     for i, (g, w) in enumerate(zip(got, want)):
         if g != w:
             diff = [(c[0], gv, wv) for c, gv, wv in zip(columns, g, w) if gv != wv]
-            raise SystemExit(f"row {i} differs (column, file, store): {diff}")
+            raise SystemExit(f"{path}: row {i} differs (column, file, store): {diff}")
     print(f"ok {len(got)} rows")
+
+
+def main():
+    args = sys.argv[1:]
+    if not args or len(args) % 3:
+        raise SystemExit(__doc__)
+    for i in range(0, len(args), 3):
+        check(*args[i : i + 3])
 
 
 if __name__ == "__main__":
