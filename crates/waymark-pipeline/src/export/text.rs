@@ -17,8 +17,16 @@ pub(crate) struct CsvWriter<W: Write> {
 impl<W: Write> CsvWriter<W> {
     pub(crate) fn new(out: W, columns: &[Column]) -> anyhow::Result<CsvWriter<W>> {
         let mut out = csv::Writer::from_writer(out);
-        out.write_record(columns.iter().map(|c| c.name))?;
+        out.write_record(columns.iter().map(|c| c.name)).map_err(io_error)?;
         Ok(CsvWriter { out })
+    }
+}
+
+/// A CSV error as an io::Error of the same kind, so a closed pipe is recognised as one (exit 0).
+fn io_error(e: csv::Error) -> std::io::Error {
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => io,
+        other => std::io::Error::other(format!("{other:?}")),
     }
 }
 
@@ -36,7 +44,7 @@ fn cell(v: &Value) -> String {
 impl<W: Write> RowWriter for CsvWriter<W> {
     fn write(&mut self, rows: &[ExportRow]) -> anyhow::Result<()> {
         for r in rows {
-            self.out.write_record(r.values.iter().map(cell))?;
+            self.out.write_record(r.values.iter().map(cell)).map_err(io_error)?;
         }
         Ok(())
     }
@@ -76,17 +84,21 @@ fn json(v: &Value) -> serde_json::Value {
 impl<W: Write> RowWriter for JsonlWriter<W> {
     fn write(&mut self, rows: &[ExportRow]) -> anyhow::Result<()> {
         // Written key by key: the columns keep the table's order (a JSON map would sort them).
+        // A line is built in memory and written whole, so a closed pipe is an io::Error.
+        let mut line = Vec::new();
         for r in rows {
-            self.out.write_all(b"{")?;
+            line.clear();
+            line.push(b'{');
             for (i, (name, v)) in self.names.iter().zip(&r.values).enumerate() {
                 if i > 0 {
-                    self.out.write_all(b",")?;
+                    line.push(b',');
                 }
-                serde_json::to_writer(&mut self.out, name)?;
-                self.out.write_all(b":")?;
-                serde_json::to_writer(&mut self.out, &json(v))?;
+                serde_json::to_writer(&mut line, name)?;
+                line.push(b':');
+                serde_json::to_writer(&mut line, &json(v))?;
             }
-            self.out.write_all(b"}\n")?;
+            line.extend_from_slice(b"}\n");
+            self.out.write_all(&line)?;
         }
         Ok(())
     }

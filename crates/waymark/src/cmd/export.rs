@@ -105,13 +105,16 @@ pub(crate) fn run(g: &Global, args: &ExportArgs) -> anyhow::Result<ExitCode> {
     let summary = export(&mut store, &job, &mut out)?;
     out.flush()?;
     if !g.quiet {
+        let range = if summary.upto > summary.since {
+            format!("sequence {}..={}", summary.since + 1, summary.upto)
+        } else {
+            "nothing new since the last export".to_owned()
+        };
         eprintln!(
-            "exported {} rows of {} to {} (sequence {}..={})",
+            "exported {} rows of {} to {} ({range})",
             summary.rows,
             table.name(),
             crate::output::clean(&summary.target),
-            summary.since + 1,
-            summary.upto
         );
     }
     Ok(ExitCode::SUCCESS)
