@@ -11,6 +11,7 @@
 //! - [`writer`]: the one write path of record batches (busy store retried, bounded).
 //! - [`alert`]: the alert evaluator and the deliverer (outbox → Alertmanager, Slack,
 //!   PagerDuty, signed webhooks); [`alert::tick`] is one round of both.
+//! - [`export`]: tables to CSV, JSON lines and Parquet, with named watermarks.
 //! - [`simulate`]: the seed's flows, with the truth a correct pipeline ends with.
 //!
 //! Everything here takes store traits (`waymark_store::EventStore`, `ScanStore`,
@@ -18,6 +19,7 @@
 
 pub mod alert;
 pub mod audit;
+pub mod export;
 pub mod file;
 pub mod follow;
 pub mod ingest;

@@ -13,6 +13,7 @@ mod audit;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod error;
+pub mod export;
 mod model;
 pub mod query;
 mod scan;
@@ -24,6 +25,10 @@ pub use alert::{AlertStore, Attempt, AttemptOutcome, OutboxRow, OutboxState};
 pub use audit::suite as audit_conformance;
 pub use audit::AuditStore;
 pub use error::StoreError;
+pub use export::{
+    Column, ColumnType, ExportFilter, ExportKey, ExportPage, ExportRow, ExportStore, ExportTable,
+    ExportWatermark, FinishedExport, Value,
+};
 pub use model::{DeadLetterRow, EventRow, FailureFilter, PendingRow, SourceRow, StoreStats};
 pub use query::{
     DeadLetterQuery, FailureQuery, OrphanQuery, PageRequest, QueryStore, RunQuery, ScanResultQuery,

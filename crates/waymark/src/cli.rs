@@ -69,6 +69,8 @@ pub(crate) enum Command {
     Alerts(cmd::alerts::AlertsArgs),
     /// List flows by state (complete, failed, stalled, in progress) against `[[expect.flow]]`.
     Flows(cmd::alerts::FlowsArgs),
+    /// Export a table to CSV, JSON lines or Parquet; `--since-last NAME` gives each row once.
+    Export(cmd::export::ExportArgs),
     /// Check or print the configuration.
     #[command(subcommand)]
     Config(cmd::config::ConfigCommand),

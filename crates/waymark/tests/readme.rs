@@ -52,6 +52,7 @@ fn every_command_in_the_readme_has_help() {
         "scan",
         "audit",
         "runs",
+        "export",
         "demo",
         "alerts",
         "flows",

@@ -3,6 +3,7 @@
 mod alert;
 pub(crate) mod audit;
 mod events;
+mod export;
 mod query;
 mod readonly;
 mod scan;
@@ -23,6 +24,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("04_origin_keys", include_str!("../../migrations/sqlite/04_origin_keys.up.sql")),
     ("05_steps", include_str!("../../migrations/sqlite/05_steps.up.sql")),
     ("06_alerts", include_str!("../../migrations/sqlite/06_alerts.up.sql")),
+    ("07_export", include_str!("../../migrations/sqlite/07_export.up.sql")),
 ];
 
 /// A store in one SQLite file.

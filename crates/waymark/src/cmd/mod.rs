@@ -7,6 +7,7 @@ pub(crate) mod config;
 #[cfg(feature = "kafka")]
 pub(crate) mod consume;
 pub(crate) mod demo;
+pub(crate) mod export;
 pub(crate) mod ingest;
 pub(crate) mod query;
 pub(crate) mod scan;
@@ -42,5 +43,6 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Runs(a) => audit::runs(g, &a),
         Command::Alerts(a) => alerts::run(g, &a),
         Command::Flows(a) => alerts::flows(g, &a),
+        Command::Export(a) => export::run(g, &a),
     }
 }
