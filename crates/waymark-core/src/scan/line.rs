@@ -109,11 +109,13 @@ impl LineTimes {
     /// The line's timestamp as RFC 3339 UTC, if it has one.
     pub fn extract(&self, line: &[u8]) -> Option<String> {
         let line = strip_ansi(&line[..line.len().min(SEARCH)]);
+        // Each regex runs only where a byte it needs is present: most lines have no `"` or `/`.
+        let has = |b: u8| memchr::memchr(b, &line).is_some();
         let micros = self
             .iso_prefix(&line)
-            .or_else(|| self.json_field(&line))
-            .or_else(|| self.mdy(&line))
-            .or_else(|| self.asctime(&line))?;
+            .or_else(|| if has(b'"') { self.json_field(&line) } else { None })
+            .or_else(|| if has(b'/') { self.mdy(&line) } else { None })
+            .or_else(|| if has(b':') { self.asctime(&line) } else { None })?;
         Some(format_utc(micros))
     }
 
