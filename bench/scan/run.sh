@@ -1,42 +1,73 @@
 #!/usr/bin/env bash
-# Benchmark of `waymark scan` against ripgrep and the plain Python scanner, same patterns,
-# same files. Usage: bench/scan/run.sh [MIB]   (default 1024; writes only under bench/out/)
-# Needs: cargo, python3 (3.11+), ripgrep (`apt-get install -y ripgrep`).
+# Benchmark of `waymark scan` against ripgrep (and a plain Python scanner) on the same files
+# with the same patterns, page cache warm: the built-in rule pack, and a literal-heavy list of
+# 16 everyday rules (bench/scan/literal-rules.txt). Usage: bench/scan/run.sh [MIB]
+# (default 300; writes only under bench/out/). RUNS=5 by default: the machine is shared, so
+# each figure is given as min–max over the runs and the ratio is of the medians.
+# Needs: cargo, python3 (3.11+); ripgrep is installed from Debian if missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-MIB="${1:-1024}"
+MIB="${1:-300}"
 OUT=bench/out
 CORPUS=$OUT/scan-corpus
 mkdir -p $OUT
+command -v rg > /dev/null || { apt-get install -y ripgrep > /dev/null 2>&1 || { apt-get update -qq && apt-get install -y ripgrep > /dev/null; }; }
 cargo build --release -p waymark -q
+BIN=$OUT/waymark-scan-bench   # a copy: a shared CARGO_TARGET_DIR may be rebuilt meanwhile
+cp "${CARGO_TARGET_DIR:-target}/release/waymark" $BIN
 [ -d $CORPUS ] && [ "$(du -sm $CORPUS | cut -f1)" -ge "$MIB" ] || python3 bench/scan/build_corpus.py $CORPUS "$MIB"
 python3 bench/scan/rules.py > $OUT/scan-patterns.txt
 BYTES=$(du -sb $CORPUS | cut -f1)
-echo "corpus: $CORPUS, $((BYTES / 1048576)) MiB, $(find $CORPUS -type f | wc -l) files; $(wc -l < $OUT/scan-patterns.txt) patterns"
+echo "corpus: $CORPUS, $((BYTES / 1048576)) MiB, $(find $CORPUS -type f | wc -l) files; ripgrep $(rg --version | head -1 | cut -d' ' -f2)"
 cat $(find $CORPUS -type f) > /dev/null   # warm the page cache for every run alike
 
-RUNS="${RUNS:-3}"
-t() { # label, command...: the best wall time of $RUNS runs (the machine is shared), MiB/s
+RUNS="${RUNS:-5}"
+# timed LABEL COMMAND...: wall and CPU (user+sys) seconds of each run, into $OUT/t-LABEL.
+timed() {
   local label=$1; shift
-  local s e best=""
+  : > "$OUT/t-$label"
   for _ in $(seq "$RUNS"); do
-    [ "$label" = "${label#waymark scan (first}" ] || rm -f $OUT/scan.db*
-    s=$(date +%s.%N); "$@" > $OUT/scan-last.out; e=$(date +%s.%N)
-    best=$(python3 -c "import sys; d=float(sys.argv[2])-float(sys.argv[1]); b=sys.argv[3]; print(min(d, float(b)) if b else d)" "$s" "$e" "$best")
+    rm -f $OUT/scan.db*
+    /usr/bin/time -f "%e %U %S" -o "$OUT/t-$label.one" "$@" > "$OUT/scan-$label.out"
+    cat "$OUT/t-$label.one" >> "$OUT/t-$label"
   done
-  python3 -c "import sys; s=float(sys.argv[1]); print(f'{sys.argv[2]:<36} {s:7.2f} s {int(sys.argv[3])/s/2**20:8.1f} MiB/s')" "$best" "$label" "$BYTES"
 }
-t "ripgrep -n (all cores)" rg -n --no-heading -f $OUT/scan-patterns.txt $CORPUS
-t "ripgrep -n -j1 (one thread)" rg -j1 -n --no-heading -f $OUT/scan-patterns.txt $CORPUS
-t "waymark scan (first scan, stored)" ./target/release/waymark --db $OUT/scan.db scan --json $CORPUS
-python3 -c "import json; r=json.load(open('$OUT/scan-last.out')); print('  waymark:', r['files'], 'files,', r['lines'], 'lines,', r['matches'], 'matches stored')"
-echo "  ripgrep: $(rg -c -f $OUT/scan-patterns.txt $CORPUS | awk -F: '{s+=$NF} END {print s}') matching lines"
-t "waymark scan (rescan, nothing new)" ./target/release/waymark --db $OUT/scan.db scan --json $CORPUS
+# compare NAME RG_PATTERNS [WAYMARK ARGS...]: one line of figures, and the match counts.
+compare() {
+  local name=$1 patterns=$2; shift 2
+  timed rg rg -n --no-heading -f "$patterns" $CORPUS
+  timed wm $BIN --db $OUT/scan.db scan --json "$@" $CORPUS
+  python3 - "$OUT" "$name" "$BYTES" <<'PY'
+import json, statistics as st, sys
+out, name, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def runs(label):
+    rows = [list(map(float, l.split())) for l in open(f"{out}/t-{label}") if l.strip()]
+    return [r[0] for r in rows], [r[1] + r[2] for r in rows]
+(rw, rc), (ww, wc) = runs("rg"), runs("wm")
+mib = size / 2**20
+print(f"{name}: rg {min(rw):.2f}–{max(rw):.2f} s wall, waymark {min(ww):.2f}–{max(ww):.2f} s "
+      f"({mib / st.median(ww):.0f} MiB/s); waymark/rg speed (median wall) "
+      f"{st.median(rw) / st.median(ww):.2f} ×, CPU (user+sys) {st.median(rc) / st.median(wc):.2f} ×")
+PY
+  local rg_lines wm_lines tail
+  rg_lines=$(wc -l < $OUT/scan-rg.out)
+  wm_lines=$(python3 -c "import json; print(json.load(open('$OUT/scan-wm.out'))['matches'])")
+  tail=$(python3 bench/scan/unterminated.py $OUT/scan-rg.out)
+  echo "  matching lines: ripgrep $rg_lines ($tail on last lines without a newline), waymark $wm_lines stored"
+  [ $((rg_lines - tail)) -eq "$wm_lines" ] && echo "  counts agree" || echo "  COUNTS DIFFER"
+}
+compare "built-in pack ($(wc -l < $OUT/scan-patterns.txt) line rules)" $OUT/scan-patterns.txt
+compare "literal-heavy list (16 rules)" bench/scan/literal-rules.txt --rules-file bench/scan/literal-rules.txt
+rm -f $OUT/scan.db*
+$BIN --db $OUT/scan.db scan --json $CORPUS > /dev/null
+s=$(date +%s.%N); $BIN --db $OUT/scan.db scan --json $CORPUS > /dev/null; e=$(date +%s.%N)
+python3 -c "import sys; print(f'rescan with nothing new: {float(sys.argv[2]) - float(sys.argv[1]):.2f} s')" "$s" "$e"
+[ "${PYTHON:-1}" = 0 ] && exit 0
 # Python is ~2 orders slower: measured on one copy of the corpus (its throughput is the figure).
 ONE=$CORPUS/copy_000
 ONE_BYTES=$(du -sb $ONE | cut -f1)
 echo "python on $ONE ($((ONE_BYTES / 1048576)) MiB):"
 python3 bench/scan/pyscan.py $ONE
 rm -f $OUT/scan1.db*
-s=$(date +%s.%N); ./target/release/waymark --db $OUT/scan1.db scan --json $ONE > /dev/null; e=$(date +%s.%N)
+s=$(date +%s.%N); $BIN --db $OUT/scan1.db scan --json $ONE > /dev/null; e=$(date +%s.%N)
 python3 -c "import sys; s=float(sys.argv[2])-float(sys.argv[1]); print(f'waymark on the same copy: {s:.2f} s {int(sys.argv[3])/s/2**20:.1f} MiB/s')" "$s" "$e" "$ONE_BYTES"

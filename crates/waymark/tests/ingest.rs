@@ -252,3 +252,26 @@ fn demo_runs_the_main_job() {
     let again = dir.run(&["demo", "--flows", "300"]);
     assert!(again.contains("nothing new"), "{again}");
 }
+
+#[test]
+fn batches_are_cut_by_bytes_as_well_as_records() {
+    // 12 MiB of long records, far fewer than `batch_records`: memory is bounded by the bytes
+    // held (issue 15), so they are stored in several transactions, each with its position.
+    let dir = Dir::new();
+    let (records, truth_path) = (dir.path("flows.log"), dir.path("truth.jsonl"));
+    simulate(&dir, &["--flows", "300", "--seed", "5"], &records, &truth_path);
+    let padded: String = std::fs::read_to_string(&records)
+        .unwrap()
+        .lines()
+        .map(|l| match l.strip_prefix('{') {
+            Some(rest) => format!("{{\"pad\": \"{}\", {rest}\n", "x".repeat(6000)),
+            None => format!("{l}\n"),
+        })
+        .collect();
+    assert!(padded.len() > 12 << 20 && padded.lines().count() < 10_000, "{}", padded.len());
+    std::fs::write(&records, padded).unwrap();
+    dir.run(&["ingest", "flows.log"]);
+    let batches = rows(&dir.db(), "SELECT records FROM batches ORDER BY id");
+    assert!(batches.len() >= 3, "one transaction per 4 MiB of records: {batches:?}");
+    util::assert_same_rows(&events(&dir.db()), &truth(&truth_path), "events vs truth");
+}

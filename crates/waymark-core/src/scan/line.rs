@@ -9,18 +9,20 @@ use crate::normalize::{format_utc, parse_zone, TimeParser, TsFormat};
 
 /// Removes ANSI escape sequences and Jenkins ConsoleNotes (`ESC[8mha:<base64>ESC[0m`).
 pub fn strip_ansi(line: &[u8]) -> Cow<'_, [u8]> {
-    if memchr::memchr(0x1b, line).is_none() {
+    let Some(first) = memchr::memchr(0x1b, line) else {
         return Cow::Borrowed(line);
-    }
+    };
+    // Whole runs between escapes are copied at once: a Jenkins console has one on most lines.
     let mut out = Vec::with_capacity(line.len());
-    let mut i = 0;
+    let mut i = first;
+    out.extend_from_slice(&line[..i]);
     while i < line.len() {
-        if line[i] != 0x1b {
-            out.push(line[i]);
-            i += 1;
-            continue;
-        }
         i += escape_len(&line[i..]);
+        let next = memchr::memchr(0x1b, &line[i.min(line.len())..]).map_or(line.len(), |k| i + k);
+        if i < next {
+            out.extend_from_slice(&line[i..next]);
+        }
+        i = next;
     }
     Cow::Owned(out)
 }
@@ -48,7 +50,11 @@ fn escape_len(s: &[u8]) -> usize {
 pub fn clean_line(line: &[u8], max: usize) -> String {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let stripped = strip_ansi(line);
-    let text = String::from_utf8_lossy(&stripped);
+    // `from_utf8` first: its validation is several times faster than the lossy chunking.
+    let text = match std::str::from_utf8(&stripped) {
+        Ok(valid) => Cow::Borrowed(valid),
+        Err(_) => String::from_utf8_lossy(&stripped),
+    };
     if text.len() <= max {
         return text.into_owned();
     }
@@ -103,11 +109,13 @@ impl LineTimes {
     /// The line's timestamp as RFC 3339 UTC, if it has one.
     pub fn extract(&self, line: &[u8]) -> Option<String> {
         let line = strip_ansi(&line[..line.len().min(SEARCH)]);
+        // Each regex runs only where a byte it needs is present: most lines have no `"` or `/`.
+        let has = |b: u8| memchr::memchr(b, &line).is_some();
         let micros = self
             .iso_prefix(&line)
-            .or_else(|| self.json_field(&line))
-            .or_else(|| self.mdy(&line))
-            .or_else(|| self.asctime(&line))?;
+            .or_else(|| if has(b'"') { self.json_field(&line) } else { None })
+            .or_else(|| if has(b'/') { self.mdy(&line) } else { None })
+            .or_else(|| if has(b':') { self.asctime(&line) } else { None })?;
         Some(format_utc(micros))
     }
 

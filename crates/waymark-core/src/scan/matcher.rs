@@ -1,19 +1,32 @@
 //! All rules in one matcher, run over whole blocks of lines.
 //!
-//! The search is ripgrep's: one regex (every rule's pattern in one alternation, plus ESC so
-//! that lines with colour codes are checked after stripping them) runs over the block; at a
-//! hit, `memchr` finds the line around it, a [`RegexSet`] says which rules match that line,
-//! and the search resumes after the line. Because the regex finds the leftmost match, no line
-//! before the hit can match, so nothing is missed; a match that spans lines only costs one
-//! rejected check.
+//! The search is ripgrep's: one regex (every rule's pattern in one alternation) runs over the
+//! block; at a hit, `memchr` finds the line around it, the rules are tried on that line in
+//! priority order (the first that matches is the best; one `is_match` with its own literal
+//! prefilter each, cheaper than a `RegexSet`'s overlapping search), and the search resumes
+//! after the line. Because the regex finds the leftmost
+//! match, no line before the hit can match, so nothing is missed; a match that spans lines
+//! only costs one rejected check.
+//!
+//! Two things keep that regex on its fast path (a literal prefilter, then the lazy DFA):
+//! - It is a *relaxed* alternation: Unicode word boundaries (`\b`) are dropped from it, so it
+//!   matches a superset of the lines the rules match (each rule checks them exactly). A
+//!   Unicode `\b` makes the lazy DFA give up at the first non-ASCII byte and the whole rest
+//!   of the block is then searched by the much slower PikeVM: one Jenkins console with four
+//!   non-ASCII lines took a second for 700 KB (ripgrep has the same problem).
+//! - Lines with escape sequences (colour codes, Jenkins ConsoleNotes) are found by `memchr`
+//!   and checked one by one after stripping the escapes, instead of adding `\x1b` to the
+//!   alternation: a one-byte literal disables the multi-literal (Teddy) prefilter, which made
+//!   a literal rule list 8 times slower. See: issue 15.
 
 use std::borrow::Cow;
 
-use memchr::{memchr, memchr_iter, memrchr};
-use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use memchr::{memchr, memchr_iter};
+use regex::bytes::{Regex, RegexBuilder};
 
 use super::csv::{split_fields, CsvLayout};
 use super::line::strip_ansi;
+use super::prefilter::{alternation, line_end, line_start, relax};
 use super::Severity;
 
 /// Compiled regexes may use this much memory each.
@@ -94,10 +107,9 @@ fn compile(pattern: &str) -> Result<Regex, String> {
 #[derive(Debug, Clone, Default)]
 pub struct Matcher {
     rules: Vec<Rule>,
-    /// Indices (into `rules`) of the rules that search whole lines, in `set` order.
-    line_rules: Vec<usize>,
-    set: Option<RegexSet>,
-    /// The prefilter over blocks: every line rule, and ESC.
+    /// The line rules, most severe first, then in declared order.
+    by_priority: Vec<usize>,
+    /// The prefilter over blocks: every line rule, relaxed (see the module doc).
     any: Option<Regex>,
 }
 
@@ -106,27 +118,18 @@ impl Matcher {
         let line_rules: Vec<usize> =
             rules.iter().enumerate().filter(|(_, r)| r.column.is_none()).map(|(i, _)| i).collect();
         let patterns: Vec<&str> = line_rules.iter().map(|&i| rules[i].pattern.as_str()).collect();
-        let (set, any) = if patterns.is_empty() {
-            (None, None)
+        let any = if patterns.is_empty() {
+            None
         } else {
-            let set = RegexSetBuilder::new(&patterns)
-                .multi_line(true)
-                .crlf(true)
-                .size_limit(SIZE_LIMIT * 4)
-                .build()
+            let relaxed: Vec<String> = patterns.iter().map(|p| relax(p)).collect();
+            let any = alternation(&relaxed, SIZE_LIMIT * 4)
+                .or_else(|_| alternation(&patterns, SIZE_LIMIT * 4))
                 .map_err(|e| e.to_string())?;
-            let mut alternation: Vec<String> =
-                patterns.iter().map(|p| format!("(?:{p})")).collect();
-            alternation.push(r"\x1b".to_owned());
-            let any = RegexBuilder::new(&alternation.join("|"))
-                .multi_line(true)
-                .crlf(true)
-                .size_limit(SIZE_LIMIT * 4)
-                .build()
-                .map_err(|e| e.to_string())?;
-            (Some(set), Some(any))
+            Some(any)
         };
-        Ok(Matcher { rules, line_rules, set, any })
+        let mut by_priority = line_rules;
+        by_priority.sort_by_key(|&i| std::cmp::Reverse(rules[i].severity));
+        Ok(Matcher { rules, by_priority, any })
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -193,16 +196,42 @@ impl View<'_> {
 
     fn scan_fast(&self, block: &[u8], hit: &mut impl FnMut(Hit<'_>)) {
         let Some(any) = &self.matcher.any else { return };
-        let (mut pos, mut counted_to, mut line_index) = (0usize, 0usize, 0u64);
+        let mut lines = LineCounter::default();
+        let mut pos = 0usize;
         while pos < block.len() {
-            let Some(m) = any.find_at(block, pos) else { break };
-            let start = memrchr(b'\n', &block[pos..m.start()]).map_or(pos, |i| pos + i + 1);
-            let end = memchr(b'\n', &block[m.start()..]).map_or(block.len(), |i| m.start() + i);
-            line_index += memchr_iter(b'\n', &block[counted_to..start]).count() as u64;
-            counted_to = start;
+            // The regex searches up to the next line with an escape sequence; that line is
+            // checked on its own, escapes stripped.
+            let esc_line = memchr(0x1b, &block[pos..]).map(|i| line_start(block, pos, pos + i));
+            let limit = esc_line.unwrap_or(block.len());
+            let region = &block[..limit];
+            while pos < limit {
+                let Some(m) = any.find_at(region, pos) else { break };
+                let start = line_start(block, pos, m.start());
+                let end = line_end(block, m.start());
+                let line = trim_cr(&block[start..end]);
+                if let Some(rule) = self.best_line_rule(line, None) {
+                    hit(Hit {
+                        line_index: lines.index_of(block, start),
+                        offset: start,
+                        line,
+                        rule,
+                    });
+                }
+                pos = end + 1;
+            }
+            let Some(start) = esc_line else { break };
+            let end = line_end(block, start);
             let line = trim_cr(&block[start..end]);
-            if let Some(rule) = self.best_line_rule(line, None) {
-                hit(Hit { line_index, offset: start, line, rule });
+            let stripped = strip_ansi(line);
+            if any.is_match(&stripped) {
+                if let Some(rule) = self.best_of(&stripped, None) {
+                    hit(Hit {
+                        line_index: lines.index_of(block, start),
+                        offset: start,
+                        line,
+                        rule,
+                    });
+                }
             }
             pos = end + 1;
         }
@@ -227,17 +256,26 @@ impl View<'_> {
     /// The most severe allowed rule matching `line` (ties: the first declared), considering
     /// `also`, an already matched rule.
     fn best_line_rule(&self, line: &[u8], also: Option<usize>) -> Option<usize> {
-        let mut best = also;
-        let Some(set) = &self.matcher.set else { return best };
         let text: Cow<'_, [u8]> =
             if memchr(0x1b, line).is_some() { strip_ansi(line) } else { Cow::Borrowed(line) };
-        for k in set.matches(&text).iter() {
-            let rule = self.matcher.line_rules[k];
-            if self.allowed[rule] {
-                best = Some(self.better(best, rule));
+        self.best_of(&text, also)
+    }
+
+    /// Like [`View::best_line_rule`], for a line without escape sequences.
+    fn best_of(&self, text: &[u8], also: Option<usize>) -> Option<usize> {
+        // Rules in priority order: the first that matches is the best; `also` stops the
+        // search where rules can no longer beat it.
+        for &rule in &self.matcher.by_priority {
+            if let Some(b) = also {
+                if self.better(Some(b), rule) == b {
+                    return also;
+                }
+            }
+            if self.allowed[rule] && self.matcher.rules[rule].regex.is_match(text) {
+                return Some(self.better(also, rule));
             }
         }
-        best
+        also
     }
 
     fn best_column_rule(&self, line: &[u8]) -> Option<usize> {
@@ -259,6 +297,22 @@ impl View<'_> {
             Some(b) if rules[b].severity == rules[rule].severity && b < rule => b,
             _ => rule,
         }
+    }
+}
+
+/// Counts lines up to each hit, once over the block (hits come in order).
+#[derive(Default)]
+struct LineCounter {
+    counted_to: usize,
+    line_index: u64,
+}
+
+impl LineCounter {
+    /// The 0-based index of the line starting at `start` (not before the last one asked).
+    fn index_of(&mut self, block: &[u8], start: usize) -> u64 {
+        self.line_index += memchr_iter(b'\n', &block[self.counted_to..start]).count() as u64;
+        self.counted_to = start;
+        self.line_index
     }
 }
 

@@ -3,10 +3,11 @@
 //! Pure: the scanner's source reads the bytes, this module says which lines matter.
 //!
 //! - [`Matcher`]: every rule compiled into one matcher. One regex (the alternation of all
-//!   rules, plus ESC) runs over a whole block of lines; only on the lines it hits does a
-//!   [`regex::bytes::RegexSet`] tell which rules matched. Lines without a match cost only the
-//!   regex engine's scan (a literal prefilter where the rules allow one).
-//! - [`Classifier`]: the system type of a file from signatures in its head.
+//!   rules) runs over a whole block of lines; only on the lines it hits are the rules tried one
+//!   by one. Lines without a match cost only the regex engine's scan (a literal prefilter
+//!   where the rules allow one).
+//! - [`Classifier`]: the system type of a file from signatures in its head, found the same
+//!   way: one regex for candidate lines, the signatures tried on those lines only.
 //! - [`LineTimes`]: the timestamp a line carries itself (ISO, log4j, asctime, `M/D/YYYY`).
 //! - [`CsvLayout`]: header-aware CSV and TSV logs, so that a rule can target a column.
 //! - [`clean_line`]: the bounded, escape-free text stored for a matched line.
@@ -15,6 +16,7 @@ mod classify;
 mod csv;
 mod line;
 mod matcher;
+mod prefilter;
 mod record;
 
 pub use classify::{Classification, Classifier, Signature};

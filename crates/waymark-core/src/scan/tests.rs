@@ -253,3 +253,60 @@ fn classification_evidence_names_the_pattern_and_line() {
     assert!(c.evidence.as_deref().is_some_and(|e| e.ends_with("at line 2")), "{c:?}");
     assert_eq!(builtin().classifier.classify(b"plain text\n").system_type, UNKNOWN);
 }
+
+/// (1-based line, rule name) of every hit of `rules` (one regex each, in order) in `text`.
+fn hits_of(rules: &[(&str, Severity)], text: &str) -> Vec<(u64, String)> {
+    let rules = rules
+        .iter()
+        .enumerate()
+        .map(|(i, (p, sev))| RuleBuilder::new(&format!("r{i}"), *sev).regex(p).expect("rule"))
+        .collect();
+    let matcher = Matcher::new(rules).expect("matcher");
+    let view = matcher.view(UNKNOWN, None);
+    let mut hits = Vec::new();
+    view.scan(text.as_bytes(), |h| hits.push((h.line_index + 1, view.rule(h.rule).name.clone())));
+    hits
+}
+
+#[test]
+fn unicode_word_boundaries_stay_exact_around_non_ascii_text() {
+    // The block regex drops `\b` (so that non-ASCII bytes keep it on the fast path); the rule
+    // itself still decides, with Unicode word boundaries.
+    let text = "é ORA-12345 x\nxORA-12345\néORA-12345\nORA-123456\nплохо ORA-00001\n";
+    let hits = hits_of(&[(r"\bORA-[0-9]{5}\b", Severity::Error)], text);
+    assert_eq!(hits, vec![(1, "r0".to_owned()), (5, "r0".to_owned())]);
+}
+
+#[test]
+fn escape_lines_are_checked_alone_and_line_numbers_stay_right() {
+    let text = "ok\n\x1b[31mERR\x1b[0mOR one\nERROR two\n\x1b[1mplain\x1b[0m\nx\n\x1b[8mha:AAA=\x1b[0mFATAL three\nFATAL four";
+    let hits = hits_of(&[("ERROR", Severity::Error), ("FATAL", Severity::Warning)], text);
+    let want = [(2, "r0"), (3, "r0"), (6, "r1"), (7, "r1")];
+    assert_eq!(hits, want.map(|(l, r)| (l, r.to_owned())).to_vec());
+}
+
+#[test]
+fn the_most_severe_rule_wins_whatever_the_order_of_matches_in_the_line() {
+    let rules = [("Failed", Severity::Info), ("ERROR", Severity::Error), ("E", Severity::Error)];
+    let hits = hits_of(&rules, "Failed with ERROR\nFailed\nEh\n");
+    let want = [(1, "r1"), (2, "r0"), (3, "r2")];
+    assert_eq!(hits, want.map(|(l, r)| (l, r.to_owned())).to_vec());
+}
+
+#[test]
+fn a_higher_priority_signature_wins_even_further_down_the_head() {
+    let sig = |t: &str, priority, p: &str| Signature {
+        system_type: t.to_owned(),
+        priority,
+        patterns: vec![compile_signature(p).expect("signature")],
+    };
+    let classifier =
+        Classifier::new(vec![sig("LOW", 1, r"^low tool \d+$"), sig("HIGH", 9, r"^\[high\] ")]);
+    let head = "low tool 1\nnoise [high] not at line start\nlow tool 2\n[high] run\n";
+    let c = classifier.classify(head.as_bytes());
+    assert_eq!(c.system_type, "HIGH");
+    assert_eq!(c.evidence.as_deref(), Some(r"/^\[high\] / at line 4"));
+    let c = classifier.classify(b"noise\n\x1b[1mlow tool 7\x1b[0m\r\n");
+    assert_eq!(c.system_type, "LOW");
+    assert_eq!(classifier.classify(b"low tool x\n").system_type, UNKNOWN);
+}
