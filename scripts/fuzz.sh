@@ -115,8 +115,8 @@ build() {
     fuzz build
 }
 
-run() { # seconds, targets...
-    local secs=$1 t
+run() { # seconds, targets...: every target runs; the status says whether all passed
+    local secs=$1 t failed=()
     shift
     for t in "$@"; do
         echo "fuzz: $t for ${secs}s" >&2
@@ -128,10 +128,14 @@ run() { # seconds, targets...
         grep -E '^stat::number_of_executed_units|^Done|^SUMMARY|panicked at' "$work/$t.log" >&2 || true
         if [ "$status" -ne 0 ]; then
             echo "fuzz: $t failed (exit $status); the log is $work/$t.log" >&2
-            tail -40 "$work/$t.log" >&2
-            return 1
+            grep -v '^ *[0-9]*: \|^ *at ' "$work/$t.log" | tail -25 >&2
+            failed+=("$t")
         fi
     done
+    if [ ${#failed[@]} -gt 0 ]; then
+        echo "fuzz: failed: ${failed[*]} (inputs in fuzz/artifacts/)" >&2
+        return 1
+    fi
 }
 
 cmd=${1:-short}
