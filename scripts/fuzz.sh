@@ -44,10 +44,11 @@ install() {
     fi
 }
 
+# The instrumented build lives beside the main one, or in the cache (CI's fresh clones then
+# rebuild only waymark-core and the targets, not every dependency).
 fuzz() {
-    local target_dir=()
-    [ -n "${CARGO_TARGET_DIR:-}" ] && target_dir=(--target-dir "$CARGO_TARGET_DIR/fuzz")
-    (cd "$root" && "$cargo_fuzz" fuzz "$1" --debug-assertions "${target_dir[@]}" "${@:2}")
+    local target_dir=${CARGO_TARGET_DIR:+$CARGO_TARGET_DIR/fuzz}
+    (cd "$root" && "$cargo_fuzz" fuzz "$1" --debug-assertions --target-dir "${target_dir:-$work/target}" "${@:2}")
 }
 
 # One seed file per input, named by its content so that repeats collapse.
