@@ -116,14 +116,15 @@ build() {
     fuzz build
 }
 
-run() { # seconds, targets...: every target runs; the status says whether all passed
-    local secs=$1 t failed=()
-    shift
+run() { # corpus folder, seconds, targets...: every target runs; the status says whether all passed
+    local corpus=$1 secs=$2 t failed=()
+    shift 2
     for t in "$@"; do
         echo "fuzz: $t for ${secs}s" >&2
         mkdir -p "$root/fuzz/artifacts/$t"
         local status=0
-        fuzz run "$t" "$work/corpus/$t" "$work/seeds/$t" -- "${limits[@]}" \
+        mkdir -p "$corpus/$t"
+        fuzz run "$t" "$corpus/$t" "$work/seeds/$t" -- "${limits[@]}" \
             -max_len="$(max_len "$t")" -max_total_time="$secs" -print_final_stats=1 \
             -artifact_prefix="$root/fuzz/artifacts/$t/" >"$work/$t.log" 2>&1 || status=$?
         grep -E '^stat::number_of_executed_units|^Done|^SUMMARY|panicked at' "$work/$t.log" >&2 || true
@@ -149,7 +150,9 @@ case $cmd in
         build
         seeds
         mapfile -t all < <(targets)
-        run "${WAYMARK_FUZZ_SECS:-5}" "${all[@]}"
+        # From the seeds alone, so that the time does not grow with what long runs found.
+        rm -rf "$work/short-corpus"
+        run "$work/short-corpus" "${WAYMARK_FUZZ_SECS:-5}" "${all[@]}"
         ;;
     long)
         build
@@ -157,7 +160,7 @@ case $cmd in
         secs=${2:?seconds per target}
         shift 2
         if [ $# -eq 0 ]; then mapfile -t all < <(targets); else all=("$@"); fi
-        run "$secs" "${all[@]}"
+        run "$work/corpus" "$secs" "${all[@]}"
         ;;
     *)
         echo "usage: $0 short | long SECS [TARGET...] | build | seeds" >&2
