@@ -186,11 +186,16 @@ impl RawConfig {
     pub fn parse(source: &ConfigSource<'_>) -> Result<RawConfig, ConfigErrors> {
         toml::from_str(source.text).map_err(|e| {
             let line = e.span().map(|s| line_of(source.text, s.start));
+            // Some syntax errors (a control character in a comment) come without a message.
+            let message = match e.message().trim() {
+                "" => "invalid TOML syntax".to_owned(),
+                m => m.to_owned(),
+            };
             ConfigErrors::one(ConfigError {
                 file: source.name.to_owned(),
                 path: String::new(),
                 line,
-                message: e.message().to_owned(),
+                message,
             })
         })
     }

@@ -120,3 +120,12 @@ interval_secs = 0
     let unknown = "[[source]]\ntype = \"ftp\"\n";
     assert!(Config::load(Some(&ConfigSource { name: "u.toml", text: unknown })).is_err());
 }
+
+/// Found by the `config` fuzz target: a control character in a comment is a syntax error,
+/// and the message must say so (the TOML parser's own message was empty).
+#[test]
+fn fuzz_regression_nul_in_comment_has_a_message() {
+    let errors = load("[ingest]\n# a comment \0 with NUL\n").unwrap_err();
+    assert_eq!(errors.0.len(), 1);
+    assert_eq!((errors.0[0].line, errors.0[0].message.as_str()), (Some(2), "invalid TOML syntax"));
+}

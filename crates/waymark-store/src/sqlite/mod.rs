@@ -51,7 +51,7 @@ impl SqliteStore {
     }
 
     fn init(conn: Connection) -> Result<SqliteStore> {
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.busy_handler(Some(wait_for_lock))?;
         // WAL with synchronous=NORMAL: a process crash never loses a committed transaction,
         // readers do not block the writer, and commits do not wait for an fsync each.
         // 16 KiB pages: a fifth faster inserts than the default 4 KiB on this workload. It
@@ -93,6 +93,33 @@ impl SqliteStore {
     pub fn connection(&self) -> &Connection {
         &self.conn
     }
+}
+
+/// How long a statement waits for another process's write lock before it fails with
+/// [`StoreError::Busy`]; nothing of the batch is written then, and a rerun goes on from the
+/// positions stored.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The pause between two attempts to take the lock.
+const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// SQLite's busy handler: `attempt` counts the earlier calls for the same lock. It waits in
+/// steps of [`LOCK_RETRY`] up to [`LOCK_WAIT`], and says so in the log (a plain busy timeout
+/// would wait silently, which looks like a hang). See: issue 16.
+fn wait_for_lock(attempt: i32) -> bool {
+    let waited = LOCK_RETRY * u32::try_from(attempt).unwrap_or(0);
+    if waited >= LOCK_WAIT {
+        tracing::error!(waited = ?waited, "the store is still locked by another writer: giving up");
+        return false;
+    }
+    let every = (1_000 / LOCK_RETRY.as_millis()).max(1) as i32;
+    if attempt == 0 {
+        tracing::warn!(up_to = ?LOCK_WAIT, "the store is locked by another writer: waiting");
+    } else if attempt % every == 0 {
+        tracing::info!(waited = ?waited, "still waiting for the store's write lock");
+    }
+    std::thread::sleep(LOCK_RETRY);
+    true
 }
 
 impl From<rusqlite::Error> for StoreError {

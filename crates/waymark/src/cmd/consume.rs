@@ -114,7 +114,13 @@ pub(crate) fn run(g: &Global, args: &ConsumeArgs) -> anyhow::Result<ExitCode> {
 
 /// `waymark mock-broker`: librdkafka's mock cluster on 127.0.0.1, for trying waymark and for
 /// tests. Prints the bootstrap servers, then serves until stopped.
+///
+/// SIGUSR1 takes every broker down (connections closed, new ones refused) and SIGUSR2 brings
+/// them back with their data, like a broker restart: the fault tests use it (killing the
+/// process would lose the topic, which a real broker keeps on disk). See: issue 16.
 pub(crate) fn mock_broker(_g: &Global, args: &MockBrokerArgs) -> anyhow::Result<ExitCode> {
+    use anyhow::Context as _;
+    use std::sync::atomic::Ordering::Relaxed;
     let cluster =
         waymark_pipeline::kafka::mock_cluster(args.brokers, &args.topic, args.partitions)?;
     println!("{}", cluster.bootstrap_servers());
@@ -123,8 +129,20 @@ pub(crate) fn mock_broker(_g: &Global, args: &MockBrokerArgs) -> anyhow::Result<
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, stop.clone())?;
     }
-    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+    let (down, up) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    signal_hook::flag::register(signal_hook::consts::SIGUSR1, down.clone())?;
+    signal_hook::flag::register(signal_hook::consts::SIGUSR2, up.clone())?;
+    while !stop.load(Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
+        for (flag, is_up) in [(&down, false), (&up, true)] {
+            if flag.swap(false, Relaxed) {
+                for id in 1..=args.brokers {
+                    if is_up { cluster.broker_up(id) } else { cluster.broker_down(id) }
+                        .with_context(|| format!("cannot set broker {id} up={is_up}"))?;
+                }
+                tracing::warn!(brokers = args.brokers, up = is_up, "mock brokers switched");
+            }
+        }
     }
     drop(cluster);
     Ok(ExitCode::SUCCESS)
