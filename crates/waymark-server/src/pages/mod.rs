@@ -78,6 +78,7 @@ fn layout(title: &str, nav: Nav, body: Markup) -> Html<String> {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="color-scheme" content="light dark";
                 title { (title) " · waymark" }
+                link rel="icon" href="data:,";
                 link rel="stylesheet" href="/assets/style.css";
                 script src="/assets/app.js" defer {}
             }

@@ -9,8 +9,10 @@ use waymark_core::answer::FlowTrace;
 
 const LABEL_W: f64 = 150.0;
 const PLOT_W: f64 = 760.0;
-const LANE_H: f64 = 70.0;
-const TOP: f64 = 24.0;
+const LANE_H: f64 = 96.0;
+const TOP: f64 = 60.0;
+/// The least horizontal room between two marks (the labels are slanted to fit).
+const GAP: f64 = 26.0;
 
 /// The swimlane of `flow`; every event is one `<g class="ev">` with its fields as data
 /// attributes (the browser test reads them).
@@ -18,28 +20,32 @@ pub(super) fn svg(flow: &FlowTrace) -> Markup {
     let lanes: Vec<&str> = flow.systems.iter().map(String::as_str).collect();
     let lane_of = |s: &str| lanes.iter().position(|l| *l == s).unwrap_or(0);
     let height = TOP + LANE_H * lanes.len().max(1) as f64 + 26.0;
-    let width = LABEL_W + PLOT_W + 20.0;
     let (lo, hi) = flow
         .events
         .iter()
         .fold((i64::MAX, i64::MIN), |(lo, hi), e| (lo.min(e.ts_micros), hi.max(e.ts_micros)));
     let n = flow.events.len();
-    // On the time axis; events at one instant (or a flow of one event) spread by their order.
-    let x = |i: usize, ts: i64| -> f64 {
-        if hi > lo {
-            LABEL_W + 10.0 + (ts - lo) as f64 / (hi - lo) as f64 * (PLOT_W - 20.0)
+    // On the time axis; events at one instant (or a flow of one event) spread by their order,
+    // and marks closer than GAP pushed right (the axis stays monotonic), widening the plot.
+    let mut xs: Vec<f64> = Vec::with_capacity(n);
+    for (i, e) in flow.events.iter().enumerate() {
+        let t = if hi > lo {
+            LABEL_W + 10.0 + (e.ts_micros - lo) as f64 / (hi - lo) as f64 * (PLOT_W - 150.0)
         } else {
-            LABEL_W + 10.0 + (i as f64 + 0.5) / n.max(1) as f64 * (PLOT_W - 20.0)
-        }
-    };
-    let y = |lane: usize| TOP + LANE_H * lane as f64 + LANE_H / 2.0;
+            LABEL_W + 10.0 + i as f64 * GAP
+        };
+        let x = match xs.last() {
+            Some(prev) => t.max(prev + GAP),
+            None => t,
+        };
+        xs.push(x);
+    }
+    let width = xs.last().map_or(LABEL_W + PLOT_W, |x| (x + 150.0).max(LABEL_W + PLOT_W));
+    let y = |lane: usize| TOP + LANE_H * lane as f64 + LANE_H * 0.62;
     let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
-    let points: Vec<(f64, f64)> = flow
-        .events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (x(i, e.ts_micros), y(lane_of(&e.system_id))))
-        .collect();
+    let mut failures = 0_usize;
+    let points: Vec<(f64, f64)> =
+        flow.events.iter().zip(&xs).map(|(e, x)| (*x, y(lane_of(&e.system_id)))).collect();
     let path: String = points
         .iter()
         .enumerate()
@@ -52,11 +58,11 @@ pub(super) fn svg(flow: &FlowTrace) -> Markup {
             aria-label={ "Swimlane of " (flow.correlation_id) } {
             @for (l, system) in lanes.iter().enumerate() {
                 rect.lane x="0" y=(TOP + LANE_H * l as f64) width=(width) height=(LANE_H) {}
-                text.lane-label x="8" y=(y(l) + 4.0) { (system) }
+                text.lane-label x="8" y=(TOP + LANE_H * l as f64 + LANE_H / 2.0) { (system) }
             }
             @if let (Some(first), Some(last)) = (flow.events.first(), flow.events.last()) {
                 text.axis x=(LABEL_W + 10.0) y="15" { (super::short_time(&first.timestamp)) }
-                text.axis x=(LABEL_W + PLOT_W - 10.0) y="15" text-anchor="end" { (super::short_time(&last.timestamp)) " (" (span) ")" }
+                text.axis x=(width - 10.0) y="15" text-anchor="end" { (super::short_time(&last.timestamp)) " (" (span) ")" }
             }
             path.route d=(path) {}
             @for (i, e) in flow.events.iter().enumerate() {
@@ -75,12 +81,14 @@ pub(super) fn svg(flow: &FlowTrace) -> Markup {
                     } @else {
                         circle.mark cx=(px) cy=(py) r="7" {}
                     }
-                    text.cp x=(px) y=(py - 12.0) text-anchor="middle" {
+                    text.cp x=(px + 3.0) y=(py - 11.0) transform=(format!("rotate(-35 {:.1} {:.1})", px + 3.0, py - 11.0)) {
                         (e.checkpoint_id)
                         @if attempt > 1 { " (retry " (attempt - 1) ")" }
                     }
                     @if failed {
-                        text.reason x=(px) y=(py + 22.0) text-anchor="middle" {
+                        // Reasons of failures in a row alternate between two lines.
+                        @let row = { failures += 1; failures % 2 };
+                        text.reason x=(px - 6.0) y=(py + 20.0 + 13.0 * row as f64) {
                             (e.failure_reason.as_deref().unwrap_or("(reason not known)"))
                         }
                     }
