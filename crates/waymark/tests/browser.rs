@@ -51,14 +51,9 @@ const HOSTILE_RECORDS: &str = r#"{"system": "fedebom", "checkpoint": "INITIATED"
 {"system": "fedebom", "checkpoint": "CHECKPOINT_1", "status": "SUCCESS", "timestamp": "2025-05-04T14:00:00", "correlation_id": "late-0001"}
 "#;
 
-#[test]
-fn the_dashboard_in_headless_chromium() {
-    let Some((chromium, modules)) = browser() else {
-        assert!(!is_ci(), "Chromium or playwright-core missing under CI: run scripts/chromium.sh");
-        eprintln!("skipped: Chromium or playwright-core missing (run scripts/chromium.sh)");
-        return;
-    };
-    let dir = Dir::new();
+/// The store: simulated flows (with noise), the ETL fixtures audited, hostile records and a
+/// hostile ETL log; returns the flow with the most events and its truth.
+fn store(dir: &Dir) -> (String, Vec<serde_json::Value>) {
     let records = dir.path("flows.log");
     let truth = dir.path("truth.jsonl");
     util::simulate(&dir, &["--flows", "300", "--seed", "9", "--noise", "0.02"], &records, &truth);
@@ -92,10 +87,13 @@ fn the_dashboard_in_headless_chromium() {
         *counts.entry(l["correlation_id"].as_str().expect("id")).or_default() += 1;
     }
     let cid = counts.iter().max_by_key(|(_, n)| **n).map(|(c, _)| *c).expect("a flow");
-    let expected: Vec<&serde_json::Value> =
-        lines.iter().filter(|l| l["correlation_id"] == cid).collect();
+    let expected: Vec<serde_json::Value> =
+        lines.iter().filter(|l| l["correlation_id"] == cid).cloned().collect();
+    (cid.to_owned(), expected)
+}
 
-    let token = "dashboard-test-token";
+/// `waymark serve` with `token` on an ephemeral port: the server and its base URL.
+fn serve(dir: &Dir, token: &str) -> (Server, String) {
     let token_file = dir.write("token", token.as_bytes());
     let mut child = dir
         .cmd()
@@ -107,9 +105,22 @@ fn the_dashboard_in_headless_chromium() {
         .expect("start waymark serve");
     let mut line = String::new();
     BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("listen line");
-    let _server = Server(child);
     let base = line.trim().rsplit(' ').next().expect("address").to_owned();
     assert!(base.starts_with("http://127.0.0.1:"), "serve said {line:?}");
+    (Server(child), base)
+}
+
+#[test]
+fn the_dashboard_in_headless_chromium() {
+    let Some((chromium, modules)) = browser() else {
+        assert!(!is_ci(), "Chromium or playwright-core missing under CI: run scripts/chromium.sh");
+        eprintln!("skipped: Chromium or playwright-core missing (run scripts/chromium.sh)");
+        return;
+    };
+    let dir = Dir::new();
+    let (cid, expected) = store(&dir);
+    let token = "dashboard-test-token";
+    let (_server, base) = serve(&dir, token);
 
     let shots = repo().join("docs/screenshots");
     std::fs::create_dir_all(&shots).expect("screenshots folder");
@@ -119,7 +130,7 @@ fn the_dashboard_in_headless_chromium() {
         .env("BASE", &base)
         .env("TOKEN", token)
         .env("CHROMIUM", &chromium)
-        .env("CID", cid)
+        .env("CID", &cid)
         .env("TRUTH", serde_json::to_string(&expected).expect("json"))
         .env("HOSTILE_CID", "hostile-0001")
         .env("HOSTILE_LOG", "hostile_run.log")
@@ -132,4 +143,85 @@ fn the_dashboard_in_headless_chromium() {
         "the browser test failed:\n{said}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// One GET with the bearer token: status, headers (lowercase names) and body.
+fn get(base: &str, path: &str, token: &str) -> (u16, Vec<(String, String)>, String) {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).expect("send");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("headers");
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok());
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status.expect("status"), headers, body.to_owned())
+}
+
+/// Without a browser (so it runs everywhere): every page answers HTML with the CSP and data,
+/// hostile text comes escaped, an unknown flow is an HTML 404, and the token is required.
+#[test]
+fn pages_answer_escaped_html_with_the_csp() {
+    let dir = Dir::new();
+    let (cid, _) = store(&dir);
+    let token = "pages-test-token";
+    let (_server, base) = serve(&dir, token);
+    let flow = format!("/flows/{cid}");
+    let hostile_log = dir.path("hostile/infa_session/hostile_run.log");
+    let scanned =
+        format!("/scan-results?file_path={}", encode(hostile_log.to_str().expect("path")));
+    for (path, data) in [
+        ("/", "FAILURE"),
+        ("/flows", "<td><a href=\"/flows/"),
+        (flow.as_str(), "class=\"ev"),
+        ("/runs?status=FAILURE", "FAILURE"),
+        ("/scan-results?severity=ERROR", "ERROR"),
+        ("/dead-letters", "bytes</summary>"),
+        ("/orphans", "orphan-0001"),
+        ("/flows/hostile-0001", "&lt;script&gt;alert(1)&lt;/script&gt;"),
+        (scanned.as_str(), "&lt;img src=x onerror=alert(2)&gt;"),
+    ] {
+        let (status, headers, body) = get(&base, path, token);
+        assert_eq!(status, 200, "{path}: {body}");
+        let header = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+        assert!(header("content-type").is_some_and(|v| v.starts_with("text/html")), "{path}");
+        assert!(
+            header("content-security-policy").is_some_and(|v| v.contains("script-src 'self'")),
+            "{path}: no CSP"
+        );
+        assert!(body.contains(data), "{path}: {data:?} not in the page");
+        for raw in ["<script>alert", "<img src=x", "href=\"javascript:"] {
+            assert!(!body.contains(raw), "{path}: unescaped {raw:?}");
+        }
+    }
+    let (status, _, body) = get(&base, "/flows/no-such-flow", token);
+    assert_eq!(status, 404);
+    assert!(body.contains("<main") && body.contains("no-such-flow"), "{body}");
+    let (status, _, _) = get(&base, "/", "wrong-token");
+    assert_eq!(status, 401);
+    // The search box: an exact id redirects to its flow.
+    let (status, headers, _) = get(&base, &format!("/flows?q={cid}"), token);
+    assert_eq!(status, 303);
+    assert!(headers.iter().any(|(k, v)| k == "location" && v == &flow), "{headers:?}");
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
