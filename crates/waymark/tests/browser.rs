@@ -25,7 +25,8 @@ impl Drop for Server {
 }
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    repo.canonicalize().unwrap_or(repo)
 }
 
 fn is_ci() -> bool {
@@ -56,7 +57,7 @@ const HOSTILE_RECORDS: &str = r#"{"system": "fedebom", "checkpoint": "INITIATED"
 fn store(dir: &Dir) -> (String, Vec<serde_json::Value>) {
     let records = dir.path("flows.log");
     let truth = dir.path("truth.jsonl");
-    util::simulate(&dir, &["--flows", "300", "--seed", "9", "--noise", "0.02"], &records, &truth);
+    util::simulate(dir, &["--flows", "300", "--seed", "9", "--noise", "0.02"], &records, &truth);
     dir.run(&["ingest", records.to_str().expect("path")]);
     let hostile = dir.write("hostile.log", HOSTILE_RECORDS.as_bytes());
     dir.run(&["ingest", hostile.to_str().expect("path")]);

@@ -117,7 +117,7 @@ mod tests {
         EventView {
             system_id: system.into(),
             checkpoint_id: cp.into(),
-            timestamp: format!("2025-01-01T00:00:{:02}Z", ts),
+            timestamp: format!("2025-01-01T00:00:{ts:02}Z"),
             status: status.into(),
             correlation_id: "c1".into(),
             failure_reason: reason.map(Into::into),

@@ -245,7 +245,7 @@ pub(super) async fn overview(
         *orphans_by.entry((o.kind.clone(), reason)).or_default() += 1;
     }
     let mut by_cp: Vec<_> = summary.by_checkpoint.iter().filter(|c| c.failure > 0).collect();
-    by_cp.sort_by(|a, b| b.failure.cmp(&a.failure));
+    by_cp.sort_by_key(|c| std::cmp::Reverse(c.failure));
     let max_sys = summary.by_system.iter().map(|s| s.failure).max().unwrap_or(0);
     let max_cp = by_cp.first().map(|c| c.failure).unwrap_or(0);
     let max_hour = summary.by_hour.iter().map(|h| h.success + h.failure).max().unwrap_or(0);
