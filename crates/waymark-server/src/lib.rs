@@ -8,13 +8,15 @@
 //!   (bearer token, Content-Security-Policy, body limit, request metrics);
 //! - [`AppState`]: the one state every handler shares (store, configuration, metrics).
 //!
-//! [`app`] composes the routers; pages (the dashboard) add a `pages::router()` beside
-//! `api::router()`.
+//! - [`pages`]: the dashboard, HTML pages at `/`.
+//!
+//! [`app`] composes the routers.
 
 pub mod api;
 mod error;
 pub mod lineage;
 pub mod ops;
+pub mod pages;
 mod serve;
 mod state;
 
@@ -24,7 +26,10 @@ pub use state::{AppState, StoreHandle};
 
 /// The whole application: every router, behind the common layers.
 pub fn app(state: AppState) -> axum::Router {
-    let routes =
-        axum::Router::new().merge(api::router()).merge(lineage::router()).merge(ops::router());
+    let routes = axum::Router::new()
+        .merge(api::router())
+        .merge(lineage::router())
+        .merge(ops::router())
+        .merge(pages::router());
     ops::layers(routes, state)
 }
