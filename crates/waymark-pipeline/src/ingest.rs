@@ -50,6 +50,9 @@ pub struct InputReport {
     /// Set when the file is one read before under another path (renamed, rotated, copied
     /// then truncated, compressed): that path.
     pub moved_from: Option<String>,
+    /// Set when the file holds the same bytes as another input being read (a copy being
+    /// made, or kept beside it): that input. It is not read, so nothing is stored twice.
+    pub copy_of: Option<String>,
     pub error: Option<String>,
 }
 
@@ -401,6 +404,47 @@ fn plan(
             None => None,
         };
         plans.push(plan);
+    }
+    // Files that continue the source at their own path: a file left over that holds the
+    // same bytes as one of them (a copy being made by copy-truncate, or kept beside it) is not
+    // read — its lines come from that file — until it is recognised as the moved source.
+    let continuing: Vec<usize> = plans
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| matches!(p, Some(Plan::Continue(_))))
+        .map(|(i, _)| i)
+        .collect();
+    let mut copies: Vec<(usize, usize)> = Vec::new();
+    for (i, f) in found.iter().enumerate() {
+        if plans[i].is_some() || f.gz {
+            continue;
+        }
+        for &g in &continuing {
+            let other = &found[g];
+            let n = f.len.min(other.len);
+            if n == 0
+                || other.gz
+                || f.head[..f.head.len().min(n as usize)]
+                    != other.head[..other.head.len().min(n as usize)]
+            {
+                continue;
+            }
+            if let (Ok(a), Ok(b)) = (fingerprint(&f.file, n), fingerprint(&other.file, n)) {
+                if a == b {
+                    copies.push((i, g));
+                    break;
+                }
+            }
+        }
+    }
+    for &(i, g) in &copies {
+        tracing::info!(file = %found[i].name, of = %found[g].name, "a copy of a file being read: not read now");
+        report.inputs.push(InputReport {
+            name: found[i].name.clone(),
+            copy_of: Some(found[g].name.clone()),
+            ..Default::default()
+        });
+        plans[i] = Some(Plan::Skip);
     }
     // 2. Files left over: a source not claimed whose content they continue.
     for (f, plan) in found.iter().zip(plans.iter_mut()) {

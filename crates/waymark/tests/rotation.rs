@@ -135,3 +135,28 @@ fn a_file_replaced_by_other_content_is_a_new_version_and_the_old_one_can_come_ba
     assert_eq!(s["records"].as_u64(), Some(0), "{s}");
     assert_eq!(count(&dir.db(), "SELECT count(*) FROM events"), before);
 }
+
+/// copy-truncate seen in the middle: the copy is still being written while the original is
+/// intact. The half-made copy is recognised as a copy of a file being read and left alone;
+/// once the original is truncated, the finished copy continues the source. Nothing doubled.
+#[test]
+fn copytruncate_caught_while_the_copy_is_being_made_doubles_nothing() {
+    let dir = Dir::new();
+    let ([p1, p2, p3], truth_path) = flows(&dir);
+    let (log, log1) = (dir.path("app.log"), dir.path("app.log.1"));
+    fs::write(&log, &p1).unwrap();
+    ingest(&dir, &["app.log"]);
+    append(&log, &p2);
+    // The copy so far: half of what app.log holds.
+    let whole = fs::read(&log).unwrap();
+    fs::write(&log1, &whole[..whole.len() / 2]).unwrap();
+    let s = ingest(&dir, &["app.log", "app.log.1"]);
+    let copy = s["inputs"].as_array().unwrap().iter().find(|i| !i["copy_of"].is_null());
+    assert!(copy.is_some_and(|c| c["name"].as_str().unwrap().ends_with("app.log.1")), "{s}");
+    // The copy completes, the original is truncated, the writer goes on.
+    fs::write(&log1, &whole).unwrap();
+    fs::OpenOptions::new().write(true).open(&log).unwrap().set_len(0).unwrap();
+    append(&log, &p3);
+    ingest(&dir, &["app.log", "app.log.1"]);
+    assert_truth_and_idempotent(&dir, &truth_path, &["app.log", "app.log.1"]);
+}

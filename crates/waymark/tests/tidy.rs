@@ -62,3 +62,38 @@ fn sql_stays_in_the_store_and_the_pipeline_names_no_backend() {
     }
     assert!(offenders.is_empty(), "{offenders:#?}");
 }
+
+/// ARCHITECTURE.md's code map names every crate and every module that exists (a `mod.rs` by
+/// its folder), so that a newcomer finds each stage where the map says.
+#[test]
+fn the_code_map_names_every_crate_and_module() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let map = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(root.join("crates")).unwrap() {
+        let krate = entry.unwrap().path();
+        let name = krate.file_name().unwrap().to_string_lossy().into_owned();
+        if !map.contains(&format!("crates/{name}")) {
+            missing.push(format!("crate {name}"));
+        }
+        let mut files = Vec::new();
+        if krate.join("src").is_dir() {
+            rust_files(&krate.join("src"), &mut files);
+        }
+        for f in files {
+            let stem = f.file_stem().unwrap().to_string_lossy().into_owned();
+            let named = match stem.as_str() {
+                "lib" | "tests" => continue,
+                "mod" => {
+                    let dir = f.parent().unwrap().file_name().unwrap().to_string_lossy();
+                    format!("`{dir}/`")
+                }
+                _ => format!("{stem}.rs"),
+            };
+            if !map.contains(&named) {
+                missing.push(f.display().to_string());
+            }
+        }
+    }
+    assert!(missing.is_empty(), "not in ARCHITECTURE.md's code map: {missing:#?}");
+}

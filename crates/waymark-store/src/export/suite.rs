@@ -101,8 +101,12 @@ fn scan(s: &mut dyn Full, lines: &[(u64, &'static str, Option<&str>)]) {
             line_timestamp: ts.map(Into::into),
         })
         .collect();
-    s.commit_scans(&[ScanCommit { file: ScannedFile { logscan_id: id, ..file }, results }])
-        .unwrap();
+    s.commit_scans(&[ScanCommit {
+        file: ScannedFile { logscan_id: id, ..file },
+        results,
+        replace_from: None,
+    }])
+    .unwrap();
 }
 
 pub(crate) fn every_table_reads_back_typed_in_pages<S: Full>(s: &mut S) {

@@ -119,6 +119,14 @@ pub(crate) fn print_summary(out: &mut impl Write, r: &IngestReport) -> std::io::
                 thousands(i.from)
             )?;
         }
+        if let Some(of) = &i.copy_of {
+            writeln!(
+                out,
+                "  note: {} holds the same bytes as {} (a copy being made, or kept beside it); not read, so nothing is stored twice",
+                clean(&i.name),
+                clean(of)
+            )?;
+        }
         if let Some(why) = i.new_version {
             writeln!(
                 out,
