@@ -559,3 +559,90 @@ fn the_systemd_unit_verifies() {
     let problems: Vec<&str> = err.lines().filter(|l| l.contains("waymark.service")).collect();
     assert!(out.status.success() && problems.is_empty(), "systemd-analyze verify: {err}");
 }
+
+/// Appends `bytes` to `path` (created when missing).
+fn append(path: &Path, bytes: &[u8]) {
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("open");
+    f.write_all(bytes).expect("append");
+}
+
+/// Waits until the store holds exactly `truth`, or fails after a minute.
+fn wait_for_truth(db: &Path, truth: &[Vec<String>]) {
+    let t = Instant::now();
+    loop {
+        let now = util::events(db);
+        if now == truth {
+            return;
+        }
+        if t.elapsed() > Duration::from_secs(90) {
+            util::assert_same_rows(&now, truth, "events followed by serve");
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn serve_follows_files_through_rotation_and_a_kill() {
+    let dir = Dir::new();
+    let records = dir.path("all.log");
+    let truth_path = dir.path("truth.jsonl");
+    util::simulate(&dir, &["--flows", "1500", "--seed", "21"], &records, &truth_path);
+    let truth = util::truth(&truth_path);
+    let all = std::fs::read(&records).expect("records");
+    let logs = dir.path("logs");
+    std::fs::create_dir(&logs).expect("logs dir");
+    let config = dir.write(
+        "serve.toml",
+        format!(
+            "[[source]]\ntype = \"file\"\nname = \"flows\"\npaths = [\"{}/*\"]\n",
+            logs.display()
+        )
+        .as_bytes(),
+    );
+    let args = ["--config", config.to_str().expect("path")];
+    let app = logs.join("app.log");
+    // Chunks cut anywhere: lines arrive in pieces.
+    let cuts: Vec<usize> =
+        (1..=10).map(|i| all.len() * i / 10 + 7 * i).map(|c| c.min(all.len())).collect();
+    let mut at = 0;
+    let mut server = Server::start(&dir, &args);
+    for (i, &cut) in cuts.iter().enumerate() {
+        append(&app, &all[at..cut]);
+        at = cut;
+        std::thread::sleep(Duration::from_millis(200));
+        match i {
+            // logrotate `create`: rename, then a new file.
+            3 => std::fs::rename(&app, logs.join("app.log.1")).expect("rotate"),
+            // a kill at an arbitrary instant, then a restart
+            5 => {
+                server.child.kill().expect("SIGKILL");
+                let _ = server.child.wait();
+                server = Server::start(&dir, &args);
+            }
+            // copy-truncate (the copy appears whole: a copy seen half-written is another
+            // case, see the report of the branch)
+            7 => {
+                std::fs::copy(&app, dir.path("app.log.2")).expect("copy");
+                std::fs::rename(dir.path("app.log.2"), logs.join("app.log.2")).expect("move");
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .truncate(true)
+                    .open(&app)
+                    .expect("truncate");
+            }
+            _ => {}
+        }
+    }
+    append(&app, &all[at..]);
+    wait_for_truth(&dir.db(), &truth);
+    let status = server.json("/api/v1/status");
+    assert_eq!(status["events"].as_u64(), Some(truth.len() as u64));
+    let metrics = server.get("/metrics").text();
+    assert!(metrics.contains("waymark_events_stored_total{source=\"flows\"}"), "{metrics}");
+    drop(server);
+    // A restart reads nothing twice.
+    let server = Server::start(&dir, &args);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(util::events(&dir.db()), truth);
+    drop(server);
+}

@@ -13,6 +13,7 @@ pub(crate) mod query;
 pub(crate) mod scan;
 pub(crate) mod serve;
 pub(crate) mod simulate;
+pub(crate) mod sources;
 
 use std::process::ExitCode;
 

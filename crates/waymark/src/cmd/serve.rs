@@ -54,12 +54,6 @@ pub(crate) fn run(g: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let token = token(args)?;
-    for (i, s) in config.raw.sources.iter().enumerate() {
-        if s.kind() != "openlineage" {
-            // File, Kafka and scan sources run on the pipeline crate, which lands separately.
-            tracing::warn!(source = %s.name(i), kind = s.kind(), "source type not run by serve yet");
-        }
-    }
     let store = StoreHandle::open(&g.db)
         .with_context(|| format!("cannot open the store {}", g.db.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -67,8 +61,10 @@ pub(crate) fn run(g: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         .thread_name("serve")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async {
+    let shared = std::sync::Arc::new(load_config(g)?);
+    let sources = runtime.block_on(async {
         let metrics = waymark_server::ops::install_metrics()?;
+        let sources = crate::cmd::sources::Sources::start(&shared, &g.db)?;
         let state = AppState::new(store, config, metrics, token);
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
@@ -90,8 +86,11 @@ pub(crate) fn run(g: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode> {
             };
             load_config(&g).map_err(|e| format!("{e:#}"))
         });
-        waymark_server::run(state, listener, options, reload).await
+        waymark_server::run(state, listener, options, reload).await?;
+        anyhow::Ok(sources)
     })?;
+    // The listener is closed: the sources finish their poll, commit it, and stop.
+    sources.stop();
     Ok(ExitCode::SUCCESS)
 }
 
