@@ -114,7 +114,13 @@ fn run_scan(
         let mut walked = waymark_pipeline::scan::expand(paths);
         walked.files.retain(|f| !f.to_string_lossy().starts_with(&*db_abs.to_string_lossy()));
         let progress = indicatif::ProgressBar::hidden();
-        match waymark_pipeline::scan::scan(&config.scan, &mut store, &walked.files, &progress) {
+        match waymark_pipeline::scan::scan(
+            &config.scan,
+            &mut store,
+            &walked.files,
+            &progress,
+            std::time::Duration::from_secs(waymark_pipeline::scan::DEFAULT_QUIET_SECS),
+        ) {
             Ok(report) => {
                 let source = name.to_owned();
                 metrics::counter!("waymark_scan_bytes_total", "source" => source.clone())
