@@ -69,9 +69,10 @@ pub fn record(data: &[u8]) {
     let mut first = Processor::new(config);
     let mut before = Batch::default();
     feed(&mut first, &mut before, 0, cut);
-    let (waiting, watermarks) = stored_join_state(&before);
+    let (waiting, orphans, watermarks) = stored_join_state(&before);
     let mut second = Processor::new(config);
     second.restore(waiting, watermarks);
+    second.restore_orphans(orphans);
     let mut after = Batch::default();
     feed(&mut second, &mut after, cut, records.len());
     let mut resumed = before.changes;
@@ -92,16 +93,17 @@ fn check_accounting(batch: &Batch, records: u64, waiting: usize) {
     }
     let mut inserted = HashSet::new();
     let mut waits = HashMap::new();
+    let mut orphans = HashSet::new();
     let (mut attached, mut reasons_waiting, mut joined, mut orphaned) = (0u64, 0u64, 0u64, 0u64);
     for change in &batch.changes {
         match change {
             Change::Insert { origin, event } => {
-                assert!(inserted.insert(origin.key()), "an event stored twice");
+                assert!(inserted.insert(*origin), "an event stored twice");
                 // The store formats the time of every event; it must not fail on any.
                 assert!(!event.timestamp().is_empty());
             }
-            Change::Attach { event_key, .. } => {
-                assert!(inserted.contains(event_key), "a reason attached to no stored event");
+            Change::Attach { event, .. } => {
+                assert!(inserted.contains(event), "a reason attached to no stored event");
                 attached += 1;
             }
             Change::Wait(p) => {
@@ -109,11 +111,14 @@ fn check_accounting(batch: &Batch, records: u64, waiting: usize) {
                 reasons_waiting += u64::from(p.kind == PendingKind::Reason);
             }
             Change::Joined { key } => {
-                assert!(waits.remove(key).is_some(), "joined a half that was not waiting");
+                // A late partner may join an orphan: it was waiting, then orphaned.
+                let was = waits.remove(key).is_some() || orphans.remove(key);
+                assert!(was, "joined a half that was neither waiting nor an orphan");
                 joined += 1;
             }
             Change::Orphaned { key } => {
                 assert!(waits.remove(key).is_some(), "orphaned a half that was not waiting");
+                orphans.insert(*key);
                 orphaned += 1;
             }
         }
@@ -126,16 +131,31 @@ fn check_accounting(batch: &Batch, records: u64, waiting: usize) {
 
 /// What a store holds of the join state after committing `batch`: the halves still waiting
 /// (orphans are kept as rows but no longer wait) and the watermarks.
-fn stored_join_state(batch: &Batch) -> (Vec<Pending>, Vec<(u32, i64)>) {
+type JoinState = (Vec<Pending>, Vec<Pending>, Vec<(u32, i64)>);
+
+/// What a store holds of the join state after committing `batch`: the halves still waiting,
+/// the orphans (which a late partner may still join; reloaded at start, oldest first) and the
+/// watermarks.
+fn stored_join_state(batch: &Batch) -> JoinState {
     let mut waiting: Vec<Pending> = Vec::new();
+    let mut orphans: Vec<Pending> = Vec::new();
     for change in &batch.changes {
         match change {
             Change::Wait(p) => waiting.push(p.clone()),
-            Change::Joined { key } | Change::Orphaned { key } => waiting.retain(|p| p.key != *key),
+            Change::Joined { key } => {
+                waiting.retain(|p| p.key != *key);
+                orphans.retain(|p| p.key != *key);
+            }
+            Change::Orphaned { key } => {
+                if let Some(i) = waiting.iter().position(|p| p.key == *key) {
+                    orphans.push(waiting.remove(i));
+                }
+            }
             Change::Insert { .. } | Change::Attach { .. } => {}
         }
     }
-    (waiting, batch.watermarks.clone())
+    orphans.sort_by_key(|p| (p.ts_micros, p.key));
+    (waiting, orphans, batch.watermarks.clone())
 }
 
 /// The configuration loader: any text either loads or is refused with located errors; what
