@@ -44,6 +44,9 @@ pub struct ConsumeOptions {
     pub exit_when_idle: Option<Duration>,
     /// Commit at least this often while messages flow.
     pub max_batch_wait: Duration,
+    /// The source name of the metrics (records, dead letters, lag per partition) this
+    /// consumer reports, when it runs in a server; `None` reports none.
+    pub metrics_source: Option<String>,
 }
 
 /// The end-of-run summary.
@@ -101,6 +104,7 @@ struct State {
     last_caught_up_check: Option<Instant>,
     topic: String,
     report: ConsumeReport,
+    metrics_source: Option<String>,
     /// A store error met inside a callback, raised by the main loop.
     failed: Option<anyhow::Error>,
 }
@@ -177,6 +181,9 @@ impl State {
             self.last_commit = Some(Instant::now());
             self.report.counts.add(&done.counts);
             self.report.batches += 1;
+            if let Some(name) = &self.metrics_source {
+                crate::telemetry::count_records(name, &done.counts, self.processor.waiting());
+            }
             let mut tpl = TopicPartitionList::new();
             for p in &done.positions {
                 let owner = self.parts.iter().find(|(_, part)| part.source == p.source);
@@ -254,6 +261,14 @@ impl ClientContext for Ctx {
                 st.highs.insert(p, high);
             }
         }
+        if let Some(name) = &st.metrics_source {
+            for (p, part) in &st.parts {
+                if let Some(high) = st.highs.get(p) {
+                    let lag = (high - part.next).max(0);
+                    crate::telemetry::kafka_lag(name, &st.topic, *p, lag);
+                }
+            }
+        }
     }
 }
 
@@ -303,6 +318,7 @@ pub fn consume(
         last_caught_up_check: None,
         topic: opts.topic.clone(),
         report: ConsumeReport::default(),
+        metrics_source: opts.metrics_source.clone(),
         failed: None,
     }));
     let mut cc = ClientConfig::new();

@@ -13,6 +13,7 @@
 //!   PagerDuty, signed webhooks); [`alert::tick`] is one round of both.
 //! - [`export`]: tables to CSV, JSON lines and Parquet, with named watermarks.
 //! - [`simulate`]: the seed's flows, with the truth a correct pipeline ends with.
+//! - [`telemetry`]: the metrics the pipeline reports (names and labels in one place).
 //!
 //! Everything here takes store traits (`waymark_store::EventStore`, `ScanStore`,
 //! `AuditStore`, `AlertStore`), never a concrete backend.
@@ -28,4 +29,5 @@ pub mod kafka;
 pub mod lines;
 pub mod scan;
 pub mod simulate;
+pub mod telemetry;
 pub mod writer;

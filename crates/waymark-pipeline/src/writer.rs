@@ -24,8 +24,12 @@ pub fn commit_with_retry(store: &mut dyn EventStore, batch: &Batch) -> anyhow::R
     let started = Instant::now();
     let mut delay = Duration::from_millis(100);
     loop {
+        let attempt = Instant::now();
         match store.commit(batch) {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                crate::telemetry::batch_committed(batch.len(), attempt.elapsed());
+                return Ok(());
+            }
             Err(e @ StoreError::Busy { .. }) if started.elapsed() < BUSY_WAIT => {
                 tracing::warn!(error = %e, retry_in = ?delay, waited = ?started.elapsed(), "the store is busy; retrying the batch");
                 std::thread::sleep(delay);

@@ -13,6 +13,7 @@ use waymark_core::answer::{
     ScanResultView, StatusView, Summary,
 };
 use waymark_core::audit::RunStatus;
+use waymark_store::alert::{alerts_view, AlertsView};
 use waymark_store::{
     DeadLetterQuery, FailureQuery, OrphanQuery, PageRequest, QueryStore, RunQuery, ScanResultQuery,
 };
@@ -27,6 +28,7 @@ pub const MAX_LIMIT: usize = 1000;
 /// The API's routes.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/api/v1/flows", get(flow_states))
         .route("/api/v1/flows/{correlation_id}", get(flow))
         .route("/api/v1/failures", get(failures))
         .route("/api/v1/orphans", get(orphans))
@@ -36,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/scan-results", get(scan_results))
         .route("/api/v1/status", get(status))
         .route("/api/v1/summary", get(summary))
+        .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/openapi.json", get(openapi))
 }
 
@@ -44,7 +47,8 @@ pub fn router() -> Router<AppState> {
 #[openapi(
     info(title = "waymark", description = "The audit trail of data pipelines: flows, failures, runs."),
     paths(
-        flow, failures, orphans, dead_letters, runs, run, scan_results, status, summary, openapi,
+        flow, flow_states, failures, orphans, dead_letters, runs, run, scan_results, status, summary, alerts,
+        openapi,
         crate::lineage::receive, crate::ops::health, crate::ops::ready, crate::ops::metrics_text
     ),
     components(schemas(ErrorBody)),
@@ -326,6 +330,88 @@ pub async fn summary(
 ) -> Result<Json<Summary>, ApiError> {
     let (since, until) = params(w)?.bounds()?;
     Ok(Json(state.store.read(move |s| s.summary(since, until)).await?))
+}
+
+/// Filters of `/flows`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FlowStateParams {
+    /// Only flows in this state: `complete`, `failed`, `stalled` or `in-progress`.
+    pub state: Option<String>,
+    /// The latest flows to list, 1 to 1000 (default 100).
+    pub limit: Option<usize>,
+}
+
+/// The flows with an event in the alert lookback (`[alert] flow_lookback_secs`), judged now
+/// against the `[[expect.flow]]` shapes, oldest first (as `waymark flows --state … --json`).
+#[utoipa::path(get, path = "/api/v1/flows", params(FlowStateParams),
+    responses((status = 200, body = Vec<waymark_core::alert::FlowStatus>), (status = 400, body = ErrorBody)))]
+pub async fn flow_states(
+    State(state): State<AppState>,
+    f: Result<Query<FlowStateParams>, QueryRejection>,
+) -> Result<Json<Vec<waymark_core::alert::FlowStatus>>, ApiError> {
+    let f = params(f)?;
+    let limit = f.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(ApiError::bad_request(format!("limit: must be 1 to {MAX_LIMIT}")));
+    }
+    let wanted = f
+        .state
+        .as_deref()
+        .map(|s| {
+            waymark_core::alert::FlowState::parse(s).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "state: `{s}` is not complete, failed, stalled or in-progress"
+                ))
+            })
+        })
+        .transpose()?;
+    let config = state.config();
+    if config.alert.flows.is_empty() {
+        return Err(ApiError::bad_request(
+            "no [[expect.flow]] in the configuration: flows have no shape to judge",
+        ));
+    }
+    let now = jiff::Timestamp::now().as_microsecond();
+    let lookback = config.alert.flow_lookback_micros;
+    Ok(Json(
+        state
+            .store
+            .read(move |s| {
+                waymark_store::alert::flow_states(
+                    s,
+                    &config.alert.flows,
+                    now,
+                    lookback,
+                    wanted,
+                    limit,
+                )
+            })
+            .await?,
+    ))
+}
+
+/// How many deliveries `/alerts` lists.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AlertParams {
+    /// The latest deliveries to list, 1 to 1000 (default 20).
+    pub limit: Option<usize>,
+}
+
+/// The active alerts and the latest notifications with how their delivery went (as
+/// `waymark alerts --json`).
+#[utoipa::path(get, path = "/api/v1/alerts", params(AlertParams),
+    responses((status = 200, body = AlertsView), (status = 400, body = ErrorBody)))]
+pub async fn alerts(
+    State(state): State<AppState>,
+    f: Result<Query<AlertParams>, QueryRejection>,
+) -> Result<Json<AlertsView>, ApiError> {
+    let limit = params(f)?.limit.unwrap_or(20);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(ApiError::bad_request(format!("limit: must be 1 to {MAX_LIMIT}")));
+    }
+    Ok(Json(state.store.read(move |s| alerts_view(s, limit)).await?))
 }
 
 /// This document.

@@ -114,13 +114,13 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     pub fn new(
         store: StoreHandle,
-        config: Config,
+        config: Arc<Config>,
         metrics: PrometheusHandle,
         token: Option<String>,
     ) -> AppState {
         AppState {
             store: Arc::new(store),
-            config: Arc::new(RwLock::new(Arc::new(config))),
+            config: Arc::new(RwLock::new(config)),
             metrics,
             token: token.map(Arc::from),
             ready: Arc::new(AtomicBool::new(false)),
@@ -133,8 +133,8 @@ impl AppState {
     }
 
     /// Puts a new (validated) configuration in effect.
-    pub fn replace_config(&self, config: Config) {
-        *self.config.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(config);
+    pub fn replace_config(&self, config: Arc<Config>) {
+        *self.config.write().unwrap_or_else(std::sync::PoisonError::into_inner) = config;
     }
 
     pub fn set_ready(&self, ready: bool) {

@@ -12,8 +12,12 @@ fn state(dir: &tempfile::TempDir, config: &str, token: Option<&str>) -> AppState
     let store = StoreHandle::open(&dir.path().join("w.db")).expect("store");
     let config =
         Config::load(Some(&ConfigSource { name: "t.toml", text: config })).expect("config");
-    let state =
-        AppState::new(store, config, ops::local_metrics().expect("metrics"), token.map(Into::into));
+    let state = AppState::new(
+        store,
+        std::sync::Arc::new(config),
+        ops::local_metrics().expect("metrics"),
+        token.map(Into::into),
+    );
     state.set_ready(true);
     state
 }

@@ -9,6 +9,7 @@ use crate::Result;
 
 /// Where a notification stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OutboxState {
     /// Not delivered yet: due at `next_attempt_micros`.
@@ -36,6 +37,7 @@ impl OutboxState {
 
 /// A notification in the outbox and how its delivery went.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OutboxRow {
     /// The row's id (delivery order).
     pub row: i64,
@@ -47,6 +49,49 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
     /// When it was delivered or given up (RFC 3339 UTC).
     pub done_at: Option<String>,
+}
+
+/// What `waymark alerts --json` and `GET /api/v1/alerts` answer: the active alerts, and the
+/// latest notifications with how their delivery went.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AlertsView {
+    pub active: Vec<Firing>,
+    pub deliveries: Vec<OutboxRow>,
+}
+
+/// The active alerts and the latest `limit` notifications.
+pub fn alerts_view<S: AlertStore + ?Sized>(store: &S, limit: usize) -> Result<AlertsView> {
+    Ok(AlertsView {
+        active: store.active_firings()?,
+        deliveries: store.recent_notifications(limit)?,
+    })
+}
+
+/// The flows with an event at or after `now - lookback` judged against the `[[expect.flow]]`
+/// shapes at `now`, oldest first; only those in `state` when given; the latest `limit` (0 = all).
+/// What `waymark flows --state` and the dashboard's flow states list.
+pub fn flow_states<S: AlertStore + ?Sized>(
+    store: &S,
+    shapes: &[waymark_core::alert::config::FlowExpect],
+    now: i64,
+    lookback: i64,
+    state: Option<waymark_core::alert::FlowState>,
+    limit: usize,
+) -> Result<Vec<waymark_core::alert::FlowStatus>> {
+    let flows = store.flows_since(now.saturating_sub(lookback))?;
+    let mut listed: Vec<_> = flows
+        .iter()
+        .filter_map(|(cid, events)| waymark_core::alert::flow_status(shapes, cid, events, now))
+        .filter(|s| state.is_none_or(|want| s.state == want))
+        .collect();
+    listed.sort_by(|a, b| {
+        (a.first_micros, &a.correlation_id).cmp(&(b.first_micros, &b.correlation_id))
+    });
+    if limit > 0 && listed.len() > limit {
+        listed.drain(..listed.len() - limit);
+    }
+    Ok(listed)
 }
 
 /// The outcome of one delivery attempt.

@@ -172,6 +172,7 @@ macro_rules! query_store_suite {
                 one_run_by_key,
                 scan_results_page_and_filter,
                 status_and_summary_count_rows,
+                counts_stay_exact_through_replays,
                 a_foreign_cursor_is_refused,
             );
         }
@@ -565,6 +566,35 @@ pub mod conformance {
         let window = s.summary(Some(T0 + 2_000_000), Some(T0 + 4_000_000)).unwrap();
         assert_eq!((window.events, window.failures), (6, 4));
         assert_eq!(window.since.as_deref(), Some("2025-05-04T10:30:02Z"));
+    }
+
+    /// A replayed batch (whole, or partly new) counts only the events it inserted, and the
+    /// summary of whole hours (kept counts) equals the summary of the same events read one by one.
+    pub fn counts_stay_exact_through_replays<S: EventStore + QueryStore>(s: &mut S) {
+        many(s);
+        many(s);
+        assert_eq!(s.status().unwrap().events, 40, "a whole replay adds nothing");
+        let mut again: Vec<Event> =
+            (0..40).map(|i| event(&format!("s{i}"), "a", "OK", i, Status::Success, None)).collect();
+        again.extend(
+            (40..45).map(|i| event(&format!("n{i}"), "d", "NEW", i, Status::Failure, None)),
+        );
+        // Positions 0..40 are stored already (other content: a replay keeps the first); 40..45 are new.
+        store_events(s, again);
+        let st = s.status().unwrap();
+        assert_eq!((st.events, st.failures, st.failures_without_reason), (45, 35, 15));
+        let all = s.summary(None, None).unwrap();
+        assert_eq!((all.events, all.failures), (45, 35));
+        const HOUR: i64 = 3_600_000_000;
+        let hour = T0 - T0.rem_euclid(HOUR);
+        let kept = s.summary(Some(hour), Some(hour + HOUR)).unwrap();
+        let read = s.summary(Some(hour + 1), Some(hour + HOUR)).unwrap();
+        assert_eq!((kept.events, kept.failures), (45, 35));
+        assert_eq!(kept.by_system, read.by_system);
+        assert_eq!(kept.by_checkpoint, read.by_checkpoint);
+        assert_eq!(kept.by_hour, read.by_hour);
+        let none = s.summary(Some(hour + HOUR), None).unwrap();
+        assert_eq!(none.events, 0);
     }
 
     pub fn a_foreign_cursor_is_refused<S: EventStore + QueryStore>(s: &mut S) {

@@ -91,6 +91,9 @@ pub struct AlertSection {
     /// Runs that started this recently are evaluated (default 7 days).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_lookback_secs: Option<u64>,
+    /// Seconds between two evaluations in `waymark serve` (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_secs: Option<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rule: Vec<AlertRuleRaw>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -177,6 +180,7 @@ impl AlertSection {
         self.dashboard_url = user.dashboard_url.or(self.dashboard_url);
         self.flow_lookback_secs = user.flow_lookback_secs.or(self.flow_lookback_secs);
         self.run_lookback_secs = user.run_lookback_secs.or(self.run_lookback_secs);
+        self.interval_secs = user.interval_secs.or(self.interval_secs);
         crate::config::merge_named(&mut self.rule, user.rule, |r| r.name.clone());
         crate::config::merge_named(&mut self.sink, user.sink, |s| s.name.clone());
         self

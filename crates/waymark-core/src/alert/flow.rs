@@ -8,6 +8,7 @@ use crate::{Event, Status};
 /// Where a flow stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum FlowState {
     /// Every required step reached one of its final checkpoints.
     Complete,
@@ -39,6 +40,7 @@ impl FlowState {
 
 /// A flow's state and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FlowStatus {
     pub correlation_id: String,
     /// The `[[expect.flow]]` it belongs to.

@@ -29,6 +29,7 @@ use crate::Event;
 /// What a rule watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum RuleKind {
     RunFailed,
     RunStalled,
@@ -70,6 +71,7 @@ impl RuleKind {
 /// How bad it is (the `severity` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Severity {
     Critical,
     Warning,
@@ -94,6 +96,7 @@ impl Severity {
 
 /// A condition that holds: one alert.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Firing {
     /// Stable identity: `rule|system|subject`.
     pub key: String,
@@ -307,6 +310,7 @@ impl Transition {
 /// What a notification says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Action {
     Trigger,
     Resolve,
@@ -350,6 +354,7 @@ pub fn diff(config: &AlertConfig, active: &[Firing], eval: &Evaluation) -> Vec<T
 
 /// A notification to send: one transition (or a re-send) to one sink.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Notification {
     /// Unique and stable across retries: receivers deduplicate by it.
     pub id: String,

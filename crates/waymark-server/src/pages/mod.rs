@@ -2,13 +2,15 @@
 //! token and [`QueryStore`](waymark_store::QueryStore) as the JSON API.
 //!
 //! - `/` the overview; `/flows` and `/flows/{correlation_id}` (the swimlane, [`swimlane`]);
-//!   `/runs` and `/runs/{run_key}`; `/scan-results`, `/dead-letters`, `/orphans` ([`views`]);
+//!   `/runs` and `/runs/{run_key}` (its steps as a Gantt chart, [`gantt`]); `/scan-results`,
+//!   `/dead-letters`, `/orphans`, `/alerts` ([`views`]);
 //! - `/assets/…`: the stylesheet and the one script, compiled into the binary.
 //!
 //! Every filter is a GET form, so the URL is the state. The pages are whole without JavaScript;
 //! the script (`assets/app.js`, served from the binary: the CSP allows no inline script) only
 //! shows local times on hover and refreshes `<main>` in place every 15 s.
 
+mod gantt;
 mod swimlane;
 mod views;
 
@@ -35,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/scan-results", get(views::scan_results))
         .route("/dead-letters", get(views::dead_letters))
         .route("/orphans", get(views::orphans))
+        .route("/alerts", get(views::alerts))
         .route("/assets/style.css", get(style))
         .route("/assets/app.js", get(script))
 }
@@ -61,6 +64,7 @@ enum Nav {
     Scan,
     DeadLetters,
     Orphans,
+    Alerts,
 }
 
 /// A whole page around `body`.
@@ -92,6 +96,7 @@ fn layout(title: &str, nav: Nav, body: Markup) -> Html<String> {
                         (item(Nav::Scan, "/scan-results", "Scan results"))
                         (item(Nav::DeadLetters, "/dead-letters", "Dead letters"))
                         (item(Nav::Orphans, "/orphans", "Orphans"))
+                        (item(Nav::Alerts, "/alerts", "Alerts"))
                     }
                 }
                 main id="main" data-refresh="15" { (body) }

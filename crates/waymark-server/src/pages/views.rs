@@ -13,11 +13,16 @@ use waymark_store::{
     DeadLetterQuery, FailureQuery, OrphanQuery, PageRequest, QueryStore, RunQuery, ScanResultQuery,
 };
 
-use super::{encode, layout, query_string, status_class, swimlane, time, visible, Nav, PageError};
+use super::{
+    encode, gantt, layout, query_string, status_class, swimlane, time, visible, Nav, PageError,
+};
 use crate::{ApiError, AppState};
 
 /// Rows per list page.
 const ROWS: usize = 100;
+
+/// Hours the overview's chart shows when no window is chosen.
+const CHART_HOURS: usize = 48;
 
 type PageResult = Result<Response, PageError>;
 
@@ -37,6 +42,7 @@ pub(super) struct Filters {
     file_path: Option<String>,
     logscan_id: Option<String>,
     flagged: Option<String>,
+    state: Option<String>,
     cursor: Option<String>,
 }
 
@@ -86,6 +92,7 @@ impl Filters {
             "file_path" => get(&self.file_path),
             "logscan_id" => get(&self.logscan_id),
             "flagged" => get(&self.flagged),
+            "state" => get(&self.state),
             _ => "",
         }
     }
@@ -248,7 +255,13 @@ pub(super) async fn overview(
     by_cp.sort_by_key(|c| std::cmp::Reverse(c.failure));
     let max_sys = summary.by_system.iter().map(|s| s.failure).max().unwrap_or(0);
     let max_cp = by_cp.first().map(|c| c.failure).unwrap_or(0);
-    let max_hour = summary.by_hour.iter().map(|h| h.success + h.failure).max().unwrap_or(0);
+    // Without a window the chart shows the latest hours that have events.
+    let hours = if since.is_none() && until.is_none() {
+        &summary.by_hour[summary.by_hour.len().saturating_sub(CHART_HOURS)..]
+    } else {
+        &summary.by_hour[..]
+    };
+    let max_hour = hours.iter().map(|h| h.success + h.failure).max().unwrap_or(0);
     let body = html! {
         h1 { "Overview" }
         (f.form("/", &[("since", "since"), ("until", "until")], &[]))
@@ -292,13 +305,13 @@ pub(super) async fn overview(
             }
         }
         section {
-            h2 { "Events per hour" }
-            @if summary.by_hour.is_empty() { p.muted { "No event in the window." } }
+            h2 { "Events per hour" @if hours.len() < summary.by_hour.len() { " (the latest " (hours.len()) " hours with events)" } }
+            @if hours.is_empty() { p.muted { "No event in the window." } }
             @else {
-                @let n = summary.by_hour.len();
+                @let n = hours.len();
                 @let bw = (800.0 / n as f64).clamp(2.0, 40.0);
                 svg.hours width=(format!("{:.0}", bw * n as f64 + 2.0)) height="84" role="img" aria-label="Events per hour" {
-                    @for (i, h) in summary.by_hour.iter().enumerate() {
+                    @for (i, h) in hours.iter().enumerate() {
                         @let total = h.success + h.failure;
                         @let th = if max_hour == 0 { 0.0 } else { total as f64 / max_hour as f64 * 80.0 };
                         @let fh = if max_hour == 0 { 0.0 } else { h.failure as f64 / max_hour as f64 * 80.0 };
@@ -307,7 +320,7 @@ pub(super) async fn overview(
                             rect.bad x=(format!("{:.1}", i as f64 * bw)) y=(format!("{:.1}", 82.0 - fh)) width=(format!("{:.1}", (bw - 1.0).max(1.0))) height=(format!("{:.1}", fh)) {} }
                     }
                 }
-                p.muted { (summary.by_hour.first().map(|h| h.hour.as_str()).unwrap_or("")) " … " (summary.by_hour.last().map(|h| h.hour.as_str()).unwrap_or("")) " UTC" }
+                p.muted { (hours.first().map(|h| h.hour.as_str()).unwrap_or("")) " … " (hours.last().map(|h| h.hour.as_str()).unwrap_or("")) " UTC" }
             }
         }
         div.grid {
@@ -350,6 +363,9 @@ pub(super) async fn flows(State(state): State<AppState>, Query(f): Query<Filters
             return Ok(Redirect::to(&flow_href(&q)).into_response());
         }
     }
+    if let Some(want) = some(&f.state) {
+        return flow_states(&state, &f, &want).await;
+    }
     let (since, until) = f.window()?;
     let fq = FailureQuery {
         system: some(&f.system),
@@ -370,7 +386,7 @@ pub(super) async fn flows(State(state): State<AppState>, Query(f): Query<Filters
     let names = ["q", "system", "checkpoint", "since", "until"];
     let body = html! {
         h1 { "Flows" }
-        (f.form("/flows", &[("q", "correlation id"), ("system", "system"), ("checkpoint", "checkpoint"), ("since", "since"), ("until", "until")], &[]))
+        (f.form("/flows", &[("q", "correlation id"), ("system", "system"), ("checkpoint", "checkpoint"), ("since", "since"), ("until", "until")], &[("state", FLOW_STATES)]))
         @if !q.is_empty() { p.muted { "No flow has the id " code { (q) } " exactly; flows with failures whose id starts with it:" } }
         @else { p.muted { "Flows with failures (a correlation id opens any flow)." } }
         table {
@@ -384,6 +400,108 @@ pub(super) async fn flows(State(state): State<AppState>, Query(f): Query<Filters
         (next_link(&failures, &f, "/flows", &names))
     };
     Ok(layout("Flows", Nav::Flows, body).into_response())
+}
+
+/// The flow states a `/flows` filter offers (against the `[[expect.flow]]` shapes).
+const FLOW_STATES: &[&str] = &["failed", "stalled", "in-progress", "complete"];
+
+/// `/flows?state=…`: the flows of the alert lookback judged against the `[[expect.flow]]`
+/// shapes, the latest first, other filters applied to the listed flows.
+async fn flow_states(state: &AppState, f: &Filters, want: &str) -> PageResult {
+    let wanted = waymark_core::alert::FlowState::parse(want).ok_or_else(|| {
+        ApiError::bad_request(format!("state: `{want}` is not {}", FLOW_STATES.join(", ")))
+    })?;
+    let config = state.config();
+    if config.alert.flows.is_empty() {
+        let body = html! {
+            h1 { "Flows" }
+            (f.form("/flows", &[("q", "correlation id"), ("system", "system")], &[("state", FLOW_STATES)]))
+            p.muted { "No [[expect.flow]] shape in the configuration: flows have no state to judge. See the README's Alerts section." }
+        };
+        return Ok(layout("Flows", Nav::Flows, body).into_response());
+    }
+    let now = jiff::Timestamp::now().as_microsecond();
+    let lookback = config.alert.flow_lookback_micros;
+    let listed = state
+        .store
+        .read(move |s| {
+            waymark_store::alert::flow_states(
+                s,
+                &config.alert.flows,
+                now,
+                lookback,
+                Some(wanted),
+                0,
+            )
+        })
+        .await?;
+    let (q, system) = (get(&f.q), get(&f.system));
+    let rows: Vec<_> = listed
+        .iter()
+        .rev()
+        .filter(|s| s.correlation_id.starts_with(q))
+        .filter(|s| system.is_empty() || s.system.as_deref() == Some(system))
+        .take(ROWS * 5)
+        .collect();
+    let iso = |m: i64| waymark_core::normalize::format_utc(m);
+    let body = html! {
+        h1 { "Flows " span.badge.(if wanted == waymark_core::alert::FlowState::Complete { "ok" } else { "bad" }) { (wanted.as_str()) } }
+        (f.form("/flows", &[("q", "correlation id"), ("system", "system")], &[("state", FLOW_STATES)]))
+        p.muted { (rows.len()) " flow(s) with an event in the last " (lookback / 3_600_000_000) " h, judged now against their shape; the latest first." }
+        table.flow-states {
+            thead { tr { th { "Correlation id" } th { "Shape" } th { "Since" } th { "System" } th { "Checkpoint" } th { "Reason" } th { "Latest event" } } }
+            tbody { @for s in &rows {
+                tr { td { a href=(flow_href(&s.correlation_id)) { (s.correlation_id) } } td { (s.family) }
+                     td { (time(&iso(s.since_micros))) } td { (s.system.as_deref().unwrap_or("")) }
+                     td { (s.checkpoint.as_deref().unwrap_or("")) } td.msg { (s.reason.as_deref().unwrap_or("")) }
+                     td { (time(&iso(s.last_micros))) } }
+            } }
+        }
+        @if rows.is_empty() { p.muted { "No flow is " (wanted.as_str()) "." } }
+    };
+    Ok(layout("Flows", Nav::Flows, body).into_response())
+}
+
+/// `/alerts`: the active alerts, then the latest notifications and how their delivery went.
+pub(super) async fn alerts(State(state): State<AppState>) -> PageResult {
+    let view = state.store.read(|s| waymark_store::alert::alerts_view(s, 50)).await?;
+    let rules = state.config().alert.rules.len();
+    let iso = |m: i64| waymark_core::normalize::format_utc(m);
+    let body = html! {
+        h1 { "Alerts" }
+        @if rules == 0 { p.muted { "No [[alert.rule]] in the configuration: nothing is evaluated." } }
+        h2 { "Active (" (view.active.len()) ")" }
+        @if view.active.is_empty() { p.muted { "No active alert." } }
+        @else {
+            table.alerts {
+                thead { tr { th { "Since" } th { "Severity" } th { "Rule" } th { "System" } th { "Job" } th { "Subject" } th { "Summary" } } }
+                tbody { @for a in &view.active {
+                    tr.st-bad { td { (time(&iso(a.since_micros))) } td { span.badge.(if a.severity.as_str() == "critical" { "bad" } else { "warn" }) { (a.severity.as_str()) } }
+                        td { (a.rule) } td { (a.system) } td { (a.job) }
+                        td { @match a.annotations.get("correlation_id") {
+                            Some(cid) => a href=(flow_href(cid)) { (a.subject) },
+                            None => (a.subject),
+                        } }
+                        td.msg { (a.summary) } }
+                } }
+            }
+        }
+        h2 { "Latest notifications" }
+        @if view.deliveries.is_empty() { p.muted { "None sent yet." } }
+        @else {
+            table.deliveries {
+                thead { tr { th { "Created" } th { "Sink" } th { "Action" } th { "Alert" } th { "State" } th { "Attempts" } th { "Last answer" } } }
+                tbody { @for d in &view.deliveries {
+                    @let n = &d.notification;
+                    tr { td { (time(&iso(n.created_micros))) } td { (n.sink) } td { (n.action.as_str()) } td { (n.firing.key) }
+                         td { span.badge.(match d.state.as_str() { "delivered" => "ok", "failed" => "bad", _ => "warn" }) { (d.state.as_str()) } }
+                         td.num { (d.attempts) }
+                         td.msg { @if let Some(e) = &d.last_error { (e) } @else if let Some(st) = d.last_status { (st) } } }
+                } }
+            }
+        }
+    };
+    Ok(layout("Alerts", Nav::Alerts, body).into_response())
 }
 
 /// `/flows/{correlation_id}`: the verdict, the swimlane, the events with their origin.
@@ -496,6 +614,7 @@ pub(super) async fn run(State(state): State<AppState>, Path(key): Path<String>) 
         None => &scanned[..scanned.len().min(50)],
     };
     let first_id = first_scanned_error.map(|i| scanned[i].id);
+    let steps: Vec<gantt::StepBar> = r.steps.iter().map(gantt::StepBar::from_json).collect();
     let body = html! {
         h1 { (run_title(&r)) " " span.badge.(status_class(&r.status)) { (r.status) } }
         @if let Some(e) = &first_error {
@@ -515,6 +634,26 @@ pub(super) async fn run(State(state): State<AppState>, Path(key): Path<String>) 
             dt { "Targets" } dd { @for s in &r.target_name { code { (s) } " " } }
             @if let Some(lf) = &r.log_file { dt { "Log" } dd { code { (lf) } } }
             dt { "Key" } dd { code { (r.run_key) } }
+        }
+        @if !steps.is_empty() {
+            h2 { "Steps (" (steps.len()) ")" }
+            div.scroll { (gantt::svg(&steps)) }
+            details open[steps.len() <= 30] {
+                summary { "Steps as a table" }
+                table.steps {
+                    thead { tr { th { "Step" } th { "Kind" } th { "Status" } th { "Start" } th { "Duration" } th { "Rows" } th { "Message" } } }
+                    tbody { @for s in &steps {
+                        tr.{ "st-" (status_class(&s.status)) } {
+                            td { code { (s.name) } } td { (s.kind.as_deref().unwrap_or("")) }
+                            td { span.badge.(status_class(&s.status)) { (s.status) } }
+                            td { @if let Some((_, t)) = &s.start { (time(t)) } }
+                            td.num { (s.seconds().map(gantt::format_secs).unwrap_or_default()) }
+                            td.num { (opt_num(s.rows)) }
+                            td.msg { (s.message.as_deref().map(visible).unwrap_or_default()) }
+                        }
+                    } }
+                }
+            }
         }
         @if !r.extra.is_empty() {
             details { summary { "More fields" } pre.raw { (serde_json::to_string_pretty(&r.extra).unwrap_or_default()) } }

@@ -1,5 +1,7 @@
 //! [`EventStore`] for SQLite.
 
+use std::collections::HashMap;
+
 use rusqlite::{params, OptionalExtension as _, Row};
 use waymark_core::correlate::{Change, Pending, PendingKind};
 use waymark_core::normalize::format_utc;
@@ -149,6 +151,13 @@ impl EventStore for SqliteStore {
                 }
             }
             inserts.flush(&tx, batch_id)?;
+            let mut count = tx.prepare_cached(
+                "INSERT INTO event_counts (hour_us, system_id, checkpoint_id, status, n) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO UPDATE SET n = n + excluded.n",
+            )?;
+            for ((hour, system, checkpoint, status), n) in &inserts.counts {
+                count.execute(params![hour, system, checkpoint, status, *n as i64])?;
+            }
             let mut dead = tx.prepare_cached(
                 "INSERT OR IGNORE INTO dead_letters (source_id, position, kind, reason, raw, raw_len, created_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -269,8 +278,10 @@ impl EventStore for SqliteStore {
             Ok(self.conn.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64)
         };
         Ok(StoreStats {
-            events: count("SELECT count(*) FROM events")?,
-            failures: count("SELECT count(*) FROM events WHERE status = 'FAILURE'")?,
+            events: count("SELECT coalesce(sum(n), 0) FROM event_counts")?,
+            failures: count(
+                "SELECT coalesce(sum(n), 0) FROM event_counts WHERE status = 'FAILURE'",
+            )?,
             failures_without_reason: count(
                 "SELECT count(*) FROM events WHERE status = 'FAILURE' AND failure_reason IS NULL",
             )?,
@@ -288,11 +299,21 @@ const INSERT_HEAD: &str =
     "INSERT OR IGNORE INTO events (source_id, position, system_id, checkpoint_id, timestamp, \
      status, correlation_id, failure_reason, ts_us, corr_hash, batch_id) VALUES ";
 
-/// Buffers consecutive inserts and writes them with one multi-row statement.
+/// Buffers consecutive inserts and writes them with one multi-row statement, counting the
+/// rows actually inserted by hour, system, checkpoint and status (for `event_counts`).
 #[derive(Default)]
 struct Inserter<'e> {
     rows: Vec<(Origin, &'e Event)>,
+    counts: HashMap<(i64, &'e str, &'e str, &'static str), u64>,
 }
+
+/// The start of the hour of `ts_micros`.
+pub(crate) fn hour_of(ts_micros: i64) -> i64 {
+    ts_micros - ts_micros.rem_euclid(HOUR_US)
+}
+
+/// An hour in microseconds.
+pub(crate) const HOUR_US: i64 = 3_600_000_000;
 
 impl<'e> Inserter<'e> {
     fn push(
@@ -316,7 +337,8 @@ impl<'e> Inserter<'e> {
         }
         let mut stmt = tx.prepare_cached(&insert_sql(self.rows.len()))?;
         let mut i = 1;
-        for (origin, e) in self.rows.drain(..) {
+        for (origin, e) in &self.rows {
+            let (origin, e) = (*origin, *e);
             stmt.raw_bind_parameter(i, origin.source)?;
             stmt.raw_bind_parameter(i + 1, origin.position as i64)?;
             stmt.raw_bind_parameter(i + 2, &e.system_id)?;
@@ -330,8 +352,33 @@ impl<'e> Inserter<'e> {
             stmt.raw_bind_parameter(i + 10, batch)?;
             i += 11;
         }
-        stmt.raw_execute()?;
+        let inserted = stmt.raw_execute()?;
+        let rows = std::mem::take(&mut self.rows);
+        if inserted == rows.len() {
+            for (_, e) in &rows {
+                self.count(e);
+            }
+        } else {
+            // A replay: some rows were there already. The ones this batch inserted carry its id.
+            let mut mine = tx.prepare_cached(
+                "SELECT batch_id = ?3 FROM events WHERE source_id = ?1 AND position = ?2",
+            )?;
+            for (origin, e) in &rows {
+                let ours: bool = mine
+                    .query_row(params![origin.source, origin.position as i64, batch], |r| {
+                        r.get(0)
+                    })?;
+                if ours {
+                    self.count(e);
+                }
+            }
+        }
         Ok(())
+    }
+
+    fn count(&mut self, e: &'e Event) {
+        let key = (hour_of(e.ts_micros), &*e.system_id, &*e.checkpoint_id, e.status.as_str());
+        *self.counts.entry(key).or_default() += 1;
     }
 }
 

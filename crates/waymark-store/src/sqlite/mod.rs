@@ -25,6 +25,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("05_steps", include_str!("../../migrations/sqlite/05_steps.up.sql")),
     ("06_alerts", include_str!("../../migrations/sqlite/06_alerts.up.sql")),
     ("07_export", include_str!("../../migrations/sqlite/07_export.up.sql")),
+    ("08_event_counts", include_str!("../../migrations/sqlite/08_event_counts.up.sql")),
 ];
 
 /// A store in one SQLite file.

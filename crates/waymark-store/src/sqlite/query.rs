@@ -10,6 +10,7 @@ use waymark_core::audit::RunStatus;
 use waymark_core::correlation_hash;
 use waymark_core::normalize::format_utc;
 
+use super::events::HOUR_US;
 use super::SqliteStore;
 use crate::query::{
     keyed_page, DeadLetterQuery, FailureQuery, OrphanQuery, PageRequest, QueryStore, RunQuery,
@@ -20,7 +21,6 @@ use crate::{EventStore, Result, StoreError};
 const EVENT_COLUMNS: &str = "e.system_id, e.checkpoint_id, e.timestamp, e.status, \
      e.correlation_id, e.failure_reason, e.ts_us, s.name, e.position, e.source_id";
 const EVENT_FROM: &str = "events e JOIN sources s ON s.id = e.source_id";
-const HOUR_US: i64 = 3_600_000_000;
 
 impl QueryStore for SqliteStore {
     fn flow(&self, correlation_id: &str) -> Result<FlowTrace> {
@@ -252,10 +252,17 @@ impl QueryStore for SqliteStore {
     }
 
     fn summary(&self, since: Option<i64>, until: Option<i64>) -> Result<Summary> {
-        let mut stmt = self.conn.prepare_cached(
+        // Whole hours (or no bound) are read from the counts kept at insert time; a window
+        // cut inside an hour needs the events themselves.
+        let whole = |t: Option<i64>| t.is_none_or(|t| t.rem_euclid(HOUR_US) == 0);
+        let sql = if whole(since) && whole(until) {
+            "SELECT system_id, checkpoint_id, status, hour_us, n FROM event_counts \
+             WHERE hour_us >= ?1 AND hour_us < ?2 AND ?3 > 0 ORDER BY 1, 2, 4"
+        } else {
             "SELECT system_id, checkpoint_id, status, ts_us - (((ts_us % ?3) + ?3) % ?3), count(*) \
-             FROM events WHERE ts_us >= ?1 AND ts_us < ?2 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 4",
-        )?;
+             FROM events WHERE ts_us >= ?1 AND ts_us < ?2 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 4"
+        };
+        let mut stmt = self.conn.prepare_cached(sql)?;
         let rows = stmt.query_map(
             params![since.unwrap_or(i64::MIN), until.unwrap_or(i64::MAX), HOUR_US],
             |r| {

@@ -8,10 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use waymark_core::alert::{flow_status, FlowState};
+use waymark_core::alert::FlowState;
 use waymark_core::normalize::format_utc;
 use waymark_pipeline::alert::{self, Deliverer};
-use waymark_store::AlertStore;
 
 use crate::cli::Global;
 use crate::context::{load_config, open_store, open_store_for_query};
@@ -75,15 +74,14 @@ pub(crate) fn run(g: &Global, args: &AlertsArgs) -> anyhow::Result<ExitCode> {
 
 fn list(g: &Global, args: &AlertsArgs) -> anyhow::Result<ExitCode> {
     let store = open_store_for_query(g)?;
-    let active = store.active_firings()?;
-    let recent = store.recent_notifications(args.limit)?;
+    let view = waymark_store::alert::alerts_view(&store, args.limit)?;
     let mut out = std::io::stdout().lock();
     if args.json {
-        let v = serde_json::json!({ "active": active, "deliveries": recent });
-        serde_json::to_writer_pretty(&mut out, &v)?;
+        serde_json::to_writer_pretty(&mut out, &view)?;
         writeln!(out)?;
         return Ok(ExitCode::SUCCESS);
     }
+    let (active, recent) = (view.active, view.deliveries);
     writeln!(out, "active alerts: {}", active.len())?;
     let mut t = Table::new(&["since", "severity", "rule", "system", "job", "subject", "summary"]);
     for f in &active {
@@ -162,16 +160,14 @@ pub(crate) fn flows(g: &Global, args: &FlowsArgs) -> anyhow::Result<ExitCode> {
     let lookback = args
         .lookback_secs
         .map_or(config.alert.flow_lookback_micros, |s| s.min(1 << 40) as i64 * 1_000_000);
-    let flows = store.flows_since(now.saturating_sub(lookback))?;
-    let mut listed: Vec<_> = flows
-        .iter()
-        .filter_map(|(cid, events)| flow_status(&config.alert.flows, cid, events, now))
-        .filter(|s| args.state.is_none_or(|want| s.state == want))
-        .collect();
-    listed.sort_by_key(|s| (s.first_micros, s.correlation_id.clone()));
-    if args.limit > 0 && listed.len() > args.limit {
-        listed.drain(..listed.len() - args.limit);
-    }
+    let listed = waymark_store::alert::flow_states(
+        &store,
+        &config.alert.flows,
+        now,
+        lookback,
+        args.state,
+        args.limit,
+    )?;
     let mut out = std::io::stdout().lock();
     if args.json {
         for s in &listed {

@@ -66,6 +66,7 @@ pub(crate) fn run(g: &Global, args: &ConsumeArgs) -> anyhow::Result<ExitCode> {
         settings: waymark_pipeline::kafka::parse_settings(&args.rdkafka)?,
         exit_when_idle: args.exit_when_idle.map(Duration::from_secs_f64),
         max_batch_wait: Duration::from_millis(args.max_batch_wait_ms),
+        metrics_source: None,
     };
     let r = waymark_pipeline::kafka::consume(
         config,

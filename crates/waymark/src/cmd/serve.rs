@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -11,6 +12,7 @@ use clap::{Args, ValueEnum};
 use waymark_server::{AppState, ServeOptions, StoreHandle};
 
 use crate::cli::Global;
+use crate::cmd::sources::Workers;
 use crate::context::load_config;
 
 /// The format of log lines on stderr.
@@ -41,6 +43,9 @@ pub(crate) struct ServeArgs {
     /// Seconds the requests in hand may take to finish after SIGTERM/SIGINT.
     #[arg(long, default_value_t = 10)]
     pub(crate) shutdown_grace_secs: u64,
+    /// Reload the configuration when its file changes (as on SIGHUP).
+    #[arg(long)]
+    pub(crate) watch_config: bool,
 }
 
 pub(crate) fn run(g: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode> {
@@ -53,6 +58,9 @@ pub(crate) fn run(g: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    if args.watch_config && g.config.is_none() {
+        anyhow::bail!("--watch-config needs a configuration file (--config or WAYMARK_CONFIG)");
+    }
     let token = token(args)?;
     let store = StoreHandle::open(&g.db)
         .with_context(|| format!("cannot open the store {}", g.db.display()))?;
@@ -61,11 +69,11 @@ pub(crate) fn run(g: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         .thread_name("serve")
         .build()
         .context("cannot start the async runtime")?;
-    let shared = std::sync::Arc::new(load_config(g)?);
-    let sources = runtime.block_on(async {
+    let config = Arc::new(config);
+    let workers = Arc::new(Mutex::new(Workers::start(&config, &g.db)?));
+    runtime.block_on(async {
         let metrics = waymark_server::ops::install_metrics()?;
-        let sources = crate::cmd::sources::Sources::start(&shared, &g.db)?;
-        let state = AppState::new(store, config, metrics, token);
+        let state = AppState::new(store, Arc::clone(&config), metrics, token);
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -75,23 +83,33 @@ pub(crate) fn run(g: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         let options = ServeOptions {
             listen: args.listen,
             shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
+            watch_config: if args.watch_config { g.config.clone() } else { None },
         };
-        let reload_from = (g.db.clone(), g.config.clone());
-        let reload: waymark_server::Reload = Box::new(move || {
-            let g = Global {
-                db: reload_from.0.clone(),
-                config: reload_from.1.clone(),
-                verbose: 0,
-                quiet: false,
-            };
-            load_config(&g).map_err(|e| format!("{e:#}"))
-        });
-        waymark_server::run(state, listener, options, reload).await?;
-        anyhow::Ok(sources)
+        let reload = reloader(g, Arc::clone(&workers));
+        waymark_server::run(state, listener, options, reload).await
     })?;
-    // The listener is closed: the sources finish their poll, commit it, and stop.
-    sources.stop();
+    // The listener is closed: the workers finish their poll, commit it, and stop.
+    match Arc::try_unwrap(workers) {
+        Ok(workers) => workers.into_inner().unwrap_or_else(PoisonError::into_inner).stop(),
+        Err(shared) => lock(&shared).stop_all(),
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// SIGHUP: the configuration file read again and validated, then the workers reconciled with
+/// it (the changed and removed stop, the new start, the others go on).
+fn reloader(g: &Global, workers: Arc<Mutex<Workers>>) -> waymark_server::Reload {
+    let g = Global { db: g.db.clone(), config: g.config.clone(), verbose: 0, quiet: false };
+    Arc::new(move || {
+        let config = Arc::new(load_config(&g).map_err(|e| format!("{e:#}"))?);
+        let changed = lock(&workers).reconcile(&config).map_err(|e| format!("{e:#}"))?;
+        tracing::info!(started = ?changed.started, stopped = ?changed.stopped, kept = ?changed.kept, "sources reconciled");
+        Ok(config)
+    })
+}
+
+fn lock(workers: &Mutex<Workers>) -> std::sync::MutexGuard<'_, Workers> {
+    workers.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn token(args: &ServeArgs) -> anyhow::Result<Option<String>> {
