@@ -664,3 +664,91 @@ fn the_readme_alert_example_is_valid() {
     let out = dir.cmd().arg("--config").arg(&config).args(["config", "check"]).output().unwrap();
     assert_success(&out, &["config", "check"]);
 }
+
+/// `waymark serve` runs the rules itself: a session log scanned by its `scan` source and a
+/// stalled flow fire to a signed webhook, once each; the API and the dashboard list them, and
+/// the flow is listed by its state.
+#[test]
+fn serve_evaluates_the_rules_and_lists_alerts_and_flow_states() {
+    let dir = Dir::new();
+    let rx = Receiver::start(&[], 200);
+    ingest(&dir, "a.jsonl", &fedebom("ord-serve", now_secs() - 600, false));
+    let logs = session_logs(&dir, false);
+    let text = format!(
+        "{FLOW}
+[alert]
+interval_secs = 1
+run_lookback_secs = 315360000
+
+[[alert.rule]]
+name = \"FlowStalled\"
+kind = \"flow_stalled\"
+
+[[alert.rule]]
+name = \"SessionFailed\"
+kind = \"run_failed\"
+system_type = \"INFA_SESSION\"
+
+[[alert.sink]]
+name = \"hook\"
+type = \"webhook\"
+url = \"{}\"
+secret_env = \"WM_TEST_HOOK_SECRET\"
+
+[[source]]
+type = \"scan\"
+name = \"etl\"
+paths = [\"{}\"]
+interval_secs = 1
+",
+        rx.url("/hook"),
+        logs.display()
+    );
+    let config = dir.write("serve.toml", text.as_bytes());
+    let mut child = dir
+        .cmd()
+        .env("WM_TEST_HOOK_SECRET", SECRET)
+        .arg("--config")
+        .arg(&config)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let _serve = Killed(child);
+    let base = line.trim().rsplit(' ').next().unwrap().to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{line}");
+    let get = |path: &str| -> String {
+        ureq::get(&format!("{base}{path}")).call().unwrap().into_body().read_to_string().unwrap()
+    };
+    wait_for("both alerts delivered", || {
+        let got = rx.got();
+        ["FlowStalled|orders|ord-serve", "SessionFailed|INFA_SESSION|"]
+            .iter()
+            .all(|k| got.iter().any(|g| g.status == 200 && g.body.contains(k)))
+    });
+    assert!(rx.got().iter().all(verify), "signed");
+    // More rounds send nothing new.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(rx.got().len(), 2, "{:?}", rx.got());
+    let api: Value = serde_json::from_str(&get("/api/v1/alerts")).unwrap();
+    let mut rules: Vec<&str> =
+        api["active"].as_array().unwrap().iter().map(|a| a["rule"].as_str().unwrap()).collect();
+    rules.sort();
+    assert_eq!(rules, ["FlowStalled", "SessionFailed"]);
+    assert_eq!(api["deliveries"].as_array().unwrap().len(), 2);
+    assert_eq!(api, alerts_json(&dir), "the API answers what `alerts --json` prints");
+    let page = get("/alerts");
+    assert!(page.contains("FlowStalled") && page.contains("s_m_load_gl_balances"), "{page}");
+    assert!(page.contains("href=\"/flows/ord-serve\""), "the flow alert links to the flow");
+    let stalled: Value = serde_json::from_str(&get("/api/v1/flows?state=stalled")).unwrap();
+    let ids: Vec<&str> =
+        stalled.as_array().unwrap().iter().map(|f| f["correlation_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["ord-serve"]);
+    let complete: Value = serde_json::from_str(&get("/api/v1/flows?state=complete")).unwrap();
+    assert_eq!(complete.as_array().unwrap().len(), 0);
+    let page = get("/flows?state=stalled");
+    assert!(page.contains("href=\"/flows/ord-serve\""), "{page}");
+}

@@ -10,32 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use util::{assert_success, count, events, simulate, truth, Dir};
-
-/// A mock cluster process, stopped on drop.
-struct Broker {
-    child: Child,
-    bootstrap: String,
-}
-
-impl Broker {
-    fn start(partitions: u32) -> Broker {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_waymark"))
-            .args(["mock-broker", "--partitions", &partitions.to_string()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the mock broker");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let bootstrap = line.trim().to_owned();
-        assert!(
-            bootstrap.starts_with("127.0.0.1:"),
-            "the broker must listen on loopback: {bootstrap}"
-        );
-        Broker { child, bootstrap }
-    }
-}
+use util::{assert_success, count, events, simulate, truth, Broker, Dir};
 
 /// A child process killed when the test ends, whatever happens (a panicking test must not
 /// leave a consumer running that keeps the test harness's output pipe open).
@@ -45,13 +20,6 @@ impl Drop for Guard {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

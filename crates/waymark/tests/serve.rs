@@ -658,3 +658,106 @@ fn serve_follows_files_through_rotation_and_a_kill() {
     assert_eq!(util::events(&dir.db()), truth);
     drop(server);
 }
+
+/// Waits until `cond` holds, or fails after `secs` seconds saying what was awaited.
+fn wait_until(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !cond() {
+        assert!(t.elapsed() < Duration::from_secs(secs), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// `kill -HUP`.
+fn sighup(child: &Child) {
+    let ok = Command::new("kill").args(["-HUP", &child.id().to_string()]).status().expect("kill");
+    assert!(ok.success());
+}
+
+#[cfg(feature = "kafka")]
+#[test]
+fn serve_runs_kafka_and_scan_sources_and_reload_adds_one_without_touching_the_others() {
+    let dir = Dir::new();
+    let broker = util::Broker::start(3);
+    // Flows on topic `raw-logs`; more flows (other ids) later on topic `late`.
+    let produce = |seed: &str, topic: &str, flows: &str| {
+        let args = ["--flows", flows, "--seed", seed, "--topic", topic];
+        let truth = dir.path(&format!("truth-{seed}.jsonl"));
+        util::simulate(&dir, &["--flows", flows, "--seed", seed], &dir.path("sim.log"), &truth);
+        let out = dir.cmd().args(["simulate", "--brokers", &broker.bootstrap]).args(args).output();
+        util::assert_success(&out.expect("simulate"), &args);
+        util::truth(&truth)
+    };
+    let first = produce("31", "raw-logs", "800");
+    let etl = dir.path("etl");
+    std::fs::create_dir(&etl).expect("etl dir");
+    let fixtures = repo().join("fixtures/etl/infa_session");
+    std::fs::copy(fixtures.join("classic_failed_db_error.log"), etl.join("failed.log"))
+        .expect("copy a session log");
+    let kafka = |name: &str, topic: &str| {
+        format!(
+            "[[source]]\ntype = \"kafka\"\nname = \"{name}\"\nbrokers = \"{}\"\ntopics = [\"{topic}\"]\ngroup = \"g-{name}\"\n\
+             settings = {{ \"session.timeout.ms\" = \"6000\", \"heartbeat.interval.ms\" = \"500\" }}\n",
+            broker.bootstrap
+        )
+    };
+    let scan = format!(
+        "[[source]]\ntype = \"scan\"\nname = \"etl\"\npaths = [\"{}\"]\ninterval_secs = 1\n",
+        etl.display()
+    );
+    let config = dir.path("serve.toml");
+    std::fs::write(&config, format!("{}{scan}", kafka("bus", "raw-logs"))).expect("config");
+    let server = Server::start(&dir, &["--config", config.to_str().expect("path")]);
+    wait_for_truth(&dir.db(), &first);
+    wait_until("the session log's run", 60, || {
+        server.json("/api/v1/runs")["items"].as_array().is_some_and(|r| !r.is_empty())
+    });
+    let runs = server.json("/api/v1/runs");
+    assert_eq!(runs["items"][0]["status"], "FAILURE", "{runs}");
+    let metrics = server.get("/metrics").text();
+    for needle in [
+        "waymark_events_stored_total{source=\"bus\"}",
+        "waymark_kafka_lag_messages{source=\"bus\",topic=\"raw-logs\",partition=",
+        "waymark_batch_commit_seconds_bucket",
+        "waymark_scan_matches_total{source=\"etl\"}",
+    ] {
+        assert!(metrics.contains(needle), "{needle} missing from /metrics:\n{metrics}");
+    }
+
+    // A good reload adds a source; the others keep running where they are.
+    let positions = |s: &Server| -> Vec<(String, u64)> {
+        let st = s.json("/api/v1/status");
+        let mut v: Vec<(String, u64)> = st["sources"]
+            .as_array()
+            .expect("sources")
+            .iter()
+            .filter(|x| x["kind"] == "kafka")
+            .map(|x| {
+                (x["name"].as_str().unwrap_or("").to_owned(), x["position"].as_u64().unwrap_or(0))
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = positions(&server);
+    std::fs::write(&config, format!("{}{scan}{}", kafka("bus", "raw-logs"), kafka("late", "late")))
+        .expect("config");
+    sighup(&server.child);
+    let second = produce("32", "late", "300");
+    let mut truth: Vec<Vec<String>> = first.iter().chain(&second).cloned().collect();
+    truth.sort();
+    wait_for_truth(&dir.db(), &truth);
+    let after = positions(&server);
+    for (name, pos) in &before {
+        assert!(after.contains(&(name.clone(), *pos)), "{name} moved: {before:?} → {after:?}");
+    }
+    // A bad one is refused: everything keeps running, the new source included.
+    std::fs::write(&config, b"[[source]]\ntype = \"kafka\"\nbrokers = \"\"\ntopics = []\n")
+        .expect("config");
+    sighup(&server.child);
+    let third = produce("33", "late", "100");
+    truth.extend(third);
+    truth.sort();
+    wait_for_truth(&dir.db(), &truth);
+    assert_eq!(server.json("/api/v1/status")["dead_letters"].as_u64(), Some(0));
+}

@@ -281,7 +281,6 @@ fn run_kafka(config: Arc<Config>, db: &Path, name: &str, work: KafkaWork, stop: 
     // after a pause, as a supervisor would; its positions are in the store.
     let mut pause = Duration::from_secs(1);
     while !stop.load(Ordering::Relaxed) {
-        tracing::info!(source = name, topic = %opts.topic, group = %opts.group, "consuming");
         match consume(config, &open, &opts, stop) {
             Ok(r) => {
                 tracing::info!(source = name, records = r.counts.records, "the consumer stopped");

@@ -78,6 +78,26 @@ const check = (cond, what) => { if (!cond) failures.push(what); };
     await page.screenshot({ path: path.join(env("SHOTS"), "failed-run.png") });
   }
 
+  // A run with steps draws them as a Gantt chart: one row per step, in the API's order, the
+  // failed ones marked.
+  const all = (await (await page.request.get(`${BASE}/api/v1/runs?limit=1000`)).json()).items;
+  const stepped = all.filter((r) => r.steps && r.steps.length > 1 && r.steps.some((s) => s.start_time));
+  check(stepped.length > 0, "no run with timed steps in the store (the dbt fixtures have some)");
+  for (const r of stepped.slice(0, 3)) {
+    await open(`/runs/${encodeURIComponent(r.run_key)}`);
+    const drawn = await page.$$eval("svg.gantt g.step", (gs) => gs.map((g) => [g.dataset.name, g.dataset.status]));
+    const want = r.steps.slice(0, 200).map((s) => [s.name, s.status]);
+    check(JSON.stringify(drawn) === JSON.stringify(want), `run ${r.run_key}: gantt ${JSON.stringify(drawn)} is not ${JSON.stringify(want)}`);
+    const bad = await page.locator("svg.gantt g.step.bad").count();
+    check(bad === want.filter(([, st]) => st === "FAILURE").length, `run ${r.run_key}: ${bad} failed steps marked`);
+  }
+  if (stepped[0]) {
+    await open(`/runs/${encodeURIComponent(stepped[0].run_key)}`);
+    await page.locator("svg.gantt").screenshot({ path: path.join(env("SHOTS"), "run-steps.png") });
+  }
+  await open("/alerts");
+  check(await page.locator("main h1").textContent() === "Alerts", "the alerts page");
+
   // Filters change the URL, and a reload restores them.
   await open("/runs");
   await page.selectOption("select[name=status]", "FAILURE");

@@ -182,3 +182,38 @@ pub fn shared_corpus(what: &str) -> Option<PathBuf> {
     skipped(what, &format!("{} is absent", dir.display()), true);
     None
 }
+
+/// librdkafka's mock cluster (`waymark mock-broker`) in its own process, on 127.0.0.1;
+/// stopped on drop.
+pub struct Broker {
+    pub child: std::process::Child,
+    pub bootstrap: String,
+}
+
+impl Broker {
+    pub fn start(partitions: u32) -> Broker {
+        use std::io::BufRead as _;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_waymark"))
+            .args(["mock-broker", "--partitions", &partitions.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the mock broker");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("the broker's stdout");
+        std::io::BufReader::new(stdout).read_line(&mut line).expect("the broker's address");
+        let bootstrap = line.trim().to_owned();
+        assert!(
+            bootstrap.starts_with("127.0.0.1:"),
+            "the broker must listen on loopback: {bootstrap}"
+        );
+        Broker { child, bootstrap }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
