@@ -11,7 +11,8 @@ fn readme() -> String {
 /// The configuration example of the README is valid and does what it says.
 #[test]
 fn the_configuration_example_is_valid() {
-    let text = readme();
+    let readme = readme();
+    let text = &readme[readme.find("## Configuration").expect("a Configuration section")..];
     let start = text.find("```toml\n").expect("a toml block") + "```toml\n".len();
     let end = start + text[start..].find("```").unwrap();
     let dir = Dir::new();
@@ -61,4 +62,25 @@ fn every_command_in_the_readme_has_help() {
         let out = dir.cmd().args([cmd, "--help"]).output().unwrap();
         util::assert_success(&out, &[cmd, "--help"]);
     }
+}
+
+/// Every TOML block of the README is a valid configuration (`config check` says so).
+#[test]
+fn every_toml_block_is_a_valid_configuration() {
+    let text = readme();
+    let dir = Dir::new();
+    let mut checked = 0;
+    for (i, block) in text.split("```toml\n").skip(1).enumerate() {
+        let body = &block[..block.find("```").expect("a closed block")];
+        let config = dir.write(&format!("block{i}.toml"), body.as_bytes());
+        let out = dir.cmd().arg("--config").arg(&config).args(["config", "check"]).output();
+        let out = out.expect("run config check");
+        assert!(
+            out.status.success(),
+            "README toml block {i} is not valid:\n{body}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        checked += 1;
+    }
+    assert!(checked >= 3, "only {checked} toml blocks found");
 }
