@@ -31,7 +31,7 @@ fi
 events=$("$bin" --db "$db" status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["events"])')
 
 # 10,000 ids spread over the whole store.
-"$bin" --db "$db" sql "SELECT DISTINCT correlation_id FROM events WHERE id % 997 = 0 LIMIT 10000" \
+"$bin" --db "$db" sql "SELECT DISTINCT correlation_id FROM events WHERE position % 997 = 0 LIMIT 10000" \
     | tail -n +2 | awk 'NF' > "$out/serve-ids.txt"
 ids=$(wc -l < "$out/serve-ids.txt")
 
@@ -75,3 +75,27 @@ LUA
     grep '^WRK' "$out/serve-wrk.txt" | sed 's/^WRK //'
 fi
 echo "serve RSS after the load: $(ps -o rss= -p $server | awk '{printf "%.0f MiB", $1/1024}')"
+kill $server; wait $server 2>/dev/null || true
+
+# serve's memory while a file source ingests at full speed: RSS_FLOWS flows (default 72,000,
+# about 1M records) written before serve starts, followed from the start; the peak resident
+# set (VmHWM) once every record is stored.
+rss_flows=${RSS_FLOWS:-72000}
+rm -rf "$out/rss-serve" && mkdir -p "$out/rss-serve/logs"
+"$bin" simulate --flows "$rss_flows" --seed 2 -o "$out/rss-serve/logs/app.log" 2> /dev/null
+records=$(wc -l < "$out/rss-serve/logs/app.log")
+printf '[[source]]\ntype = "file"\nname = "flows"\npaths = ["%s/*.log"]\n' "$PWD/$out/rss-serve/logs" > "$out/rss-serve/serve.toml"
+start=$(date +%s.%N)
+"$bin" --db "$out/rss-serve/w.db" --config "$out/rss-serve/serve.toml" serve --listen 127.0.0.1:0 \
+    > "$out/rss-serve/listen.txt" 2> "$out/rss-serve/serve.log" &
+server=$!
+for _ in $(seq 100); do [ -s "$out/rss-serve/listen.txt" ] && break; sleep 0.1; done
+base=$(sed -n 's/.*listening on //p' "$out/rss-serve/listen.txt")
+while :; do
+    got=$(curl -fsS "$base/metrics" | awk '/^waymark_records_received_total\{source="flows"\}/ {print $2}')
+    [ "${got:-0}" -ge "$records" ] && break
+    sleep 0.5
+done
+end=$(date +%s.%N)
+hwm=$(awk '/VmHWM/ {printf "%.0f", $2/1024}' /proc/$server/status)
+echo "serve following a file: $records records in $(echo "$end - $start" | bc) s; peak RSS (VmHWM) $hwm MiB (target < 150 MiB)"

@@ -158,8 +158,120 @@ pub fn resume(file: &File, len: u64, position: u64, identity: Option<&str>) -> i
     }
 }
 
+/// A stored record read again from its file, for people who want its bytes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RecordAt {
+    /// The record's bytes (without its newline), at most the limit; `truncated` when longer.
+    Found { bytes: Vec<u8>, truncated: bool },
+    /// The file no longer holds what was read (gone, shorter, or other content).
+    Gone(&'static str),
+}
+
+/// The record at byte `offset` of the file at `path` — decompressed when it is gzip — when
+/// the file still holds what was read: its fingerprint up to the stored `position` must equal
+/// the stored `identity`. Reads at most `max` bytes of the record.
+pub fn record_at(
+    path: &std::path::Path,
+    offset: u64,
+    position: u64,
+    identity: Option<&str>,
+    max: usize,
+) -> io::Result<RecordAt> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Ok(RecordAt::Gone("the file is gone"))
+        }
+        Err(e) => return Err(e),
+    };
+    if offset >= position {
+        return Ok(RecordAt::Gone("the offset is past what was read"));
+    }
+    let (mut reader, gz) = open_maybe_gz(file.try_clone()?)?;
+    if gz {
+        // Decompressed offsets: skip to the record, keeping the fingerprint of what passed.
+        let mut tracking = Tracking::new(&mut reader);
+        io::copy(&mut (&mut tracking).take(offset), &mut io::sink())?;
+        // Never past the stored position: the fingerprint is taken there.
+        let bytes = read_line(&mut (&mut tracking).take(position - offset), max)?;
+        let rest = position.saturating_sub(tracking.total());
+        io::copy(&mut (&mut tracking).take(rest), &mut io::sink())?;
+        if tracking.total() < position {
+            return Ok(RecordAt::Gone("the file is shorter than what was read"));
+        }
+        if identity.is_some_and(|id| id != tracking.fingerprint()) {
+            return Ok(RecordAt::Gone("the file holds other content now"));
+        }
+        return Ok(found(bytes, max));
+    }
+    let len = file.metadata()?.len();
+    if len < position {
+        return Ok(RecordAt::Gone("the file is shorter than what was read"));
+    }
+    if identity.is_some_and(|id| id != fingerprint(&file, position).unwrap_or_default()) {
+        return Ok(RecordAt::Gone("the file holds other content now"));
+    }
+    let mut reader = file;
+    reader.seek(SeekFrom::Start(offset))?;
+    Ok(found(read_line(&mut reader, max)?, max))
+}
+
+/// Up to `max + 1` bytes of the line at the reader's position, without its newline.
+fn read_line(reader: &mut impl Read, max: usize) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    while out.len() <= max {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        if let Some(end) = memchr::memchr(b'\n', &buf[..n]) {
+            out.extend_from_slice(&buf[..end]);
+            return Ok(out);
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    Ok(out)
+}
+
+fn found(mut bytes: Vec<u8>, max: usize) -> RecordAt {
+    let truncated = bytes.len() > max;
+    bytes.truncate(max);
+    if bytes.last() == Some(&b'\r') && !truncated {
+        bytes.pop();
+    }
+    RecordAt::Found { bytes, truncated }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_record_is_read_again_while_its_file_holds_what_was_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        std::fs::write(&path, b"first\nsecond line\r\nthird\n").unwrap();
+        let file = File::open(&path).unwrap();
+        let id = fingerprint(&file, 25).unwrap();
+        let at = |offset| record_at(&path, offset, 25, Some(&id), 1 << 20).unwrap();
+        assert_eq!(at(6), RecordAt::Found { bytes: b"second line".to_vec(), truncated: false });
+        assert_eq!(at(0), RecordAt::Found { bytes: b"first".to_vec(), truncated: false });
+        assert_eq!(at(25), RecordAt::Gone("the offset is past what was read"));
+        let short = record_at(&path, 6, 25, Some(&id), 3).unwrap();
+        assert_eq!(short, RecordAt::Found { bytes: b"sec".to_vec(), truncated: true });
+        // gzip: the same record at the same (decompressed) offset.
+        let gz = dir.path().join("a.log.gz");
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut enc, b"first\nsecond line\r\nthird\n").unwrap();
+        std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+        let found = record_at(&gz, 6, 25, Some(&id), 1 << 20).unwrap();
+        assert_eq!(found, RecordAt::Found { bytes: b"second line".to_vec(), truncated: false });
+        // Other content, or gone: said so, never other bytes.
+        std::fs::write(&path, b"FIRST\nsecond line\r\nthird\n").unwrap();
+        assert_eq!(at(6), RecordAt::Gone("the file holds other content now"));
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(at(6), RecordAt::Gone("the file is gone"));
+    }
+
     use super::*;
     use std::io::Write;
 

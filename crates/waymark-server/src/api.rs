@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/status", get(status))
         .route("/api/v1/summary", get(summary))
         .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/records", get(record))
         .route("/api/v1/openapi.json", get(openapi))
 }
 
@@ -48,7 +49,7 @@ pub fn router() -> Router<AppState> {
     info(title = "waymark", description = "The audit trail of data pipelines: flows, failures, runs."),
     paths(
         flow, flow_states, failures, orphans, dead_letters, runs, run, scan_results, status, summary, alerts,
-        openapi,
+        record, openapi,
         crate::lineage::receive, crate::ops::health, crate::ops::ready, crate::ops::metrics_text
     ),
     components(schemas(ErrorBody)),
@@ -389,6 +390,87 @@ pub async fn flow_states(
             })
             .await?,
     ))
+}
+
+/// Which record `/records` reads.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RecordParams {
+    /// The source's name, as an event's `source` (a file source's path).
+    pub source: String,
+    /// The record's position, as an event's `position` (a byte offset in the file).
+    pub position: u64,
+}
+
+/// A stored record's bytes, read again from its file on demand.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct RecordView {
+    pub source: String,
+    pub position: u64,
+    /// Whether the file still holds what was read (else `reason` says why not).
+    pub available: bool,
+    /// The record's bytes, without its newline (invalid UTF-8 replaced by U+FFFD).
+    pub text: Option<String>,
+    /// Longer than the configured `max_line_bytes`, cut there.
+    pub truncated: bool,
+    pub reason: Option<String>,
+}
+
+/// The bytes of a record of a `file` source, read again from the file when it still holds
+/// what was read (checked by the stored fingerprint); Kafka and stdin records are not kept.
+#[utoipa::path(get, path = "/api/v1/records", params(RecordParams),
+    responses((status = 200, body = RecordView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn record(
+    State(state): State<AppState>,
+    f: Result<Query<RecordParams>, QueryRejection>,
+) -> Result<Json<RecordView>, ApiError> {
+    Ok(Json(read_record(&state, params(f)?).await?))
+}
+
+/// [`record`]'s answer, shared with the page of the same name.
+pub async fn read_record(state: &AppState, f: RecordParams) -> Result<RecordView, ApiError> {
+    use waymark_store::EventStore as _;
+    let name = f.source.clone();
+    let source = state
+        .store
+        .read(move |s| Ok(s.sources()?.into_iter().find(|r| r.name == name)))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no source named {}", f.source)))?;
+    let mut view = RecordView {
+        source: f.source,
+        position: f.position,
+        available: false,
+        text: None,
+        truncated: false,
+        reason: None,
+    };
+    if source.kind != "file" {
+        view.reason = Some(format!("records of {} sources are not kept", source.kind));
+        return Ok(view);
+    }
+    let max = state.config().ingest.max_line_bytes;
+    let path = std::path::PathBuf::from(&source.name);
+    let read = tokio::task::spawn_blocking(move || {
+        waymark_pipeline::file::record_at(
+            &path,
+            f.position,
+            source.position,
+            source.identity.as_deref(),
+            max,
+        )
+    })
+    .await
+    .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    match read {
+        Ok(waymark_pipeline::file::RecordAt::Found { bytes, truncated }) => {
+            view.available = true;
+            view.text = Some(String::from_utf8_lossy(&bytes).into_owned());
+            view.truncated = truncated;
+        }
+        Ok(waymark_pipeline::file::RecordAt::Gone(why)) => view.reason = Some(why.to_owned()),
+        Err(e) => view.reason = Some(format!("cannot read the file: {e}")),
+    }
+    Ok(view)
 }
 
 /// How many deliveries `/alerts` lists.

@@ -204,6 +204,33 @@ fn pages_answer_escaped_html_with_the_csp() {
             assert!(!body.contains(raw), "{path}: unescaped {raw:?}");
         }
     }
+    // An event's raw record, read again from its file: the line at its byte offset.
+    let (_, _, trace) = get(&base, &format!("/api/v1/flows/{cid}"), token);
+    let trace: serde_json::Value = serde_json::from_str(&trace).expect("trace json");
+    let input = std::fs::read(dir.path("flows.log")).expect("the ingested file");
+    for e in trace["events"].as_array().expect("events") {
+        let (source, position) =
+            (e["source"].as_str().expect("source"), e["position"].as_u64().expect("position"));
+        let at = &input[position as usize..];
+        let line = &at[..at.iter().position(|b| *b == b'\n').expect("a whole line")];
+        let path = format!("/api/v1/records?source={}&position={position}", encode(source));
+        let (status, _, body) = get(&base, &path, token);
+        assert_eq!(status, 200, "{path}: {body}");
+        let r: serde_json::Value = serde_json::from_str(&body).expect("record json");
+        assert_eq!(r["available"], true, "{r}");
+        assert_eq!(r["text"].as_str().map(str::as_bytes), Some(line), "{r}");
+        assert!(line.windows(cid.len()).any(|w| w == cid.as_bytes()), "the record is the flow's");
+    }
+    let first = &trace["events"][0];
+    let page = format!(
+        "/records?source={}&position={}",
+        encode(first["source"].as_str().expect("source")),
+        first["position"]
+    );
+    let (status, _, body) = get(&base, &page, token);
+    assert!(status == 200 && body.contains(&cid), "{page}: {body}");
+    let (status, _, _) = get(&base, "/api/v1/records?source=%2Fetc%2Fpasswd&position=0", token);
+    assert_eq!(status, 404, "only a source's file is read");
     let (status, _, body) = get(&base, "/flows/no-such-flow", token);
     assert_eq!(status, 404);
     assert!(body.contains("<main") && body.contains("no-such-flow"), "{body}");

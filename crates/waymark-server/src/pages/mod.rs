@@ -38,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/dead-letters", get(views::dead_letters))
         .route("/orphans", get(views::orphans))
         .route("/alerts", get(views::alerts))
+        .route("/records", get(views::record))
         .route("/assets/style.css", get(style))
         .route("/assets/app.js", get(script))
 }

@@ -462,6 +462,27 @@ async fn flow_states(state: &AppState, f: &Filters, want: &str) -> PageResult {
     Ok(layout("Flows", Nav::Flows, body).into_response())
 }
 
+/// `/records?source=&position=`: a record's bytes read again from its file, escaped, control
+/// bytes visible.
+pub(super) async fn record(
+    State(state): State<AppState>,
+    Query(f): Query<crate::api::RecordParams>,
+) -> PageResult {
+    let r = crate::api::read_record(&state, f).await?;
+    let body = html! {
+        h1 { "Record" }
+        p { (origin(&r.source, r.position)) }
+        @match &r.text {
+            Some(text) => {
+                pre.raw { (visible(text)) }
+                @if r.truncated { p.muted { "(cut at the configured max_line_bytes)" } }
+            }
+            None => p.muted { "Not available: " (r.reason.as_deref().unwrap_or("unknown")) "." },
+        }
+    };
+    Ok(layout("Record", Nav::Flows, body).into_response())
+}
+
 /// `/alerts`: the active alerts, then the latest notifications and how their delivery went.
 pub(super) async fn alerts(State(state): State<AppState>) -> PageResult {
     let view = state.store.read(|s| waymark_store::alert::alerts_view(s, 50)).await?;
@@ -533,7 +554,8 @@ pub(super) async fn flow(State(state): State<AppState>, Path(id): Path<String>) 
                     td { span.badge.(status_class(&e.status)) { (e.status) } }
                     td.msg { (e.failure_reason.as_deref().unwrap_or("")) }
                     td { details { summary { (origin(&e.source, e.position)) }
-                        pre.raw { (serde_json::to_string_pretty(e).unwrap_or_default()) } } }
+                        pre.raw { (serde_json::to_string_pretty(e).unwrap_or_default()) }
+                        a href={ "/records" (query_string(&[("source", &e.source), ("position", &e.position.to_string())])) } { "the raw record" } } }
                 }
             } }
         }
