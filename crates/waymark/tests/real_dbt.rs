@@ -1,7 +1,8 @@
 //! Issue 14: a real dbt (dbt-core 1.10 with dbt-duckdb, from `scripts/dbt-venv.sh`) runs a small
 //! project of its own — `seed`, a `run` with a failing model, a `test` with a failing test, a
 //! `build` — and waymark's runs and steps must equal what each invocation's own
-//! `run_results.json` says, whether waymark read the JSON, the `dbt.log`, or both.
+//! `run_results.json` says, whether waymark read the JSON, the `dbt.log`, or both. And the same
+//! project's `dbt-ol build` (openlineage-dbt) reports its runs to `waymark serve` over HTTP.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -43,6 +44,26 @@ const PROJECT: &[(&str, &str)] = &[
          data_tests: [unique, not_null]\n      - name: name\n        data_tests: [unique]\n",
     ),
 ];
+
+/// The project of [`PROJECT`] in `dir/wm`, with a profile on a DuckDB file of `dir`.
+fn write_project(dir: &Path) -> PathBuf {
+    let project = dir.join("wm");
+    for (name, text) in PROJECT {
+        let p = project.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    let duck = dir.join("wm.duckdb");
+    std::fs::write(
+        project.join("profiles.yml"),
+        format!(
+            "wm:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: '{}'\n      threads: 1\n",
+            duck.display()
+        ),
+    )
+    .unwrap();
+    project
+}
 
 /// Runs one dbt command; returns its run_results.json (dbt overwrites it on each invocation).
 fn run_dbt(dbt: &Path, project: &Path, args: &[&str]) -> Value {
@@ -152,21 +173,7 @@ fn real_dbt_runs_and_steps_equal_its_run_results() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let project = dir.path().join("wm");
-    for (name, text) in PROJECT {
-        let p = project.join(name);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
-    let duck = dir.path().join("wm.duckdb");
-    std::fs::write(
-        project.join("profiles.yml"),
-        format!(
-            "wm:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: '{}'\n      threads: 1\n",
-            duck.display()
-        ),
-    )
-    .unwrap();
+    let project = write_project(dir.path());
     let mut artefacts = Vec::new();
     for (i, args) in [&["seed"][..], &["run"], &["test"], &["build"]].iter().enumerate() {
         let rr = run_dbt(&dbt, &project, args);
@@ -205,4 +212,103 @@ fn real_dbt_runs_and_steps_equal_its_run_results() {
             check(row, rr, how, json);
         }
     }
+}
+
+/// A real `dbt-ol build` (openlineage-dbt's wrapper, HTTP transport from `OPENLINEAGE_URL`)
+/// reports to `waymark serve`'s receiver: one run per model with dbt's own status and times
+/// and the model's relation as target, and the invocation's parent run, failed as dbt failed.
+#[test]
+fn dbt_ol_reports_its_runs_to_serve() {
+    let Some(dbt) = dbt() else {
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        assert!(!ci, "dbt is missing (CI=true): run scripts/dbt-venv.sh");
+        eprintln!("skipped: no dbt (run scripts/dbt-venv.sh); the dbt-ol test did not run");
+        return;
+    };
+    let bin = dbt.parent().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let project = write_project(dir.path());
+    let db = dir.path().join("w.db");
+    let config = dir.path().join("serve.toml");
+    std::fs::write(&config, "[[source]]\ntype = \"openlineage\"\n").unwrap();
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_waymark"))
+        .arg("--db")
+        .arg(&db)
+        .arg("--config")
+        .arg(&config)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("WAYMARK_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(serve.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap().to_owned();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let out = Command::new(bin.join("dbt-ol"))
+        .args(["build", "--project-dir"])
+        .arg(&project)
+        .arg("--profiles-dir")
+        .arg(&project)
+        .env("PATH", path)
+        .env("OPENLINEAGE_URL", &url)
+        .env("OPENLINEAGE_NAMESPACE", "wm-test")
+        .env("DO_NOT_TRACK", "1")
+        .env("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+        .current_dir(&project)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let _ = serve.kill();
+    let _ = serve.wait();
+    assert!(
+        stdout.contains("Emitted") || String::from_utf8_lossy(&out.stderr).contains("Emitted"),
+        "dbt-ol emitted nothing: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rr: Value = serde_json::from_str(
+        &std::fs::read_to_string(project.join("target/run_results.json")).unwrap(),
+    )
+    .unwrap();
+    let runs: Vec<Value> = waymark(&db, &["runs", "--json", "--limit", "0"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let models: Vec<&Value> = rr["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["unique_id"].as_str().unwrap().starts_with("model."))
+        .collect();
+    assert_eq!(models.len(), 2, "people_names and broken");
+    for m in &models {
+        let name = m["unique_id"].as_str().unwrap().rsplit('.').next().unwrap();
+        let run = runs
+            .iter()
+            .find(|r| r["workflow_name"].as_str().is_some_and(|w| w.contains(&format!(".{name}."))))
+            .unwrap_or_else(|| panic!("no run for model {name}: {runs:#?}"));
+        assert_eq!(run["status"], status_of(m["status"].as_str().unwrap()), "{name}: {run}");
+        assert_eq!(run["folder_name"], "wm-test");
+        assert!(run["start_time"].is_string() && run["end_time"].is_string(), "{name}: {run}");
+        let target = format!("main.{name}");
+        assert!(
+            run["target_name"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t.as_str().unwrap().ends_with(&target)),
+            "{name}: targets {}",
+            run["target_name"]
+        );
+    }
+    let parent = runs
+        .iter()
+        .find(|r| r["workflow_name"] == "dbt-run-wm")
+        .unwrap_or_else(|| panic!("no parent run: {runs:#?}"));
+    assert_eq!(parent["status"], "FAILURE", "a model failed, so did the invocation");
 }
