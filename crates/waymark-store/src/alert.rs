@@ -133,6 +133,10 @@ pub trait AlertStore {
     /// When the latest notification of a firing to a sink was created.
     fn last_notified(&self, firing_key: &str, sink: &str) -> Result<Option<i64>>;
 
+    /// Whether a notification of a firing to a sink is still pending (not yet delivered nor
+    /// given up): a re-send then waits for it rather than queueing behind it.
+    fn pending_for(&self, firing_key: &str, sink: &str) -> Result<bool>;
+
     /// Pending notifications due at `now`, oldest first; one that waits behind an earlier
     /// pending notification of the same firing and sink is not due (order is kept).
     fn due_notifications(&self, now_micros: i64, limit: usize) -> Result<Vec<OutboxRow>>;
@@ -308,6 +312,8 @@ pub(crate) mod suite {
         };
         let id = |i: usize| notes[i].id.clone();
         assert_eq!(ids(s, T + 1), [id(0), id(1), id(2)], "the resolve waits");
+        assert!(s.pending_for(&a.key, "am").unwrap() && s.pending_for(&a.key, "hook").unwrap());
+        assert!(!s.pending_for(&a.key, "other").unwrap());
         let first = s.due_notifications(T + 1, 1).unwrap().remove(0);
         let retry = Attempt {
             outcome: AttemptOutcome::Retry { at_micros: T + 100 },
@@ -326,6 +332,11 @@ pub(crate) mod suite {
         };
         s.record_attempt(first.row, &done).unwrap();
         assert_eq!(ids(s, T + 100), [id(1), id(2), id(3)]);
+        let hook = s.due_notifications(T + 100, 10).unwrap().remove(0);
+        assert_eq!(hook.notification.id, id(1));
+        s.record_attempt(hook.row, &done).unwrap();
+        assert!(!s.pending_for(&a.key, "hook").unwrap(), "delivered: nothing pending");
+        assert!(s.pending_for(&a.key, "am").unwrap(), "the resolve is still pending");
     }
 
     pub(crate) fn attempts_record_their_outcome<S: AlertStore>(s: &mut S) {

@@ -74,6 +74,11 @@ pub fn evaluate<S: AlertStore + AuditStore + ?Sized>(
     for f in &active {
         let Some(rule) = config.rule(&f.rule) else { continue };
         for sink in config.sinks_of(rule).filter(|s| s.kind == SinkKind::Alertmanager) {
+            // While a notification is still pending (the receiver down), a re-send would
+            // only queue behind it: the next one is made once it is through.
+            if store.pending_for(&f.key, &sink.name)? {
+                continue;
+            }
             let every = i64::try_from(sink.resend_secs).unwrap_or(60) * 1_000_000;
             let last = store.last_notified(&f.key, &sink.name)?;
             if last.is_none_or(|l| now.saturating_sub(l) >= every) {
@@ -122,5 +127,74 @@ pub fn run<S: AlertStore + AuditStore + ?Sized>(
         while !stop.load(Ordering::Relaxed) && std::time::Instant::now() < until {
             std::thread::sleep(Duration::from_millis(50).min(interval));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use waymark_core::config::{Config, ConfigSource};
+    use waymark_core::correlate::Change;
+    use waymark_core::pipeline::Batch;
+    use waymark_core::{Event, Origin, Status};
+    use waymark_store::{AlertStore, Attempt, AttemptOutcome, EventStore, SqliteStore};
+
+    const CONFIG: &str = r#"
+[[expect.flow]]
+name = "orders"
+[[expect.flow.step]]
+system = "fedebom"
+final = ["FINALIZED"]
+within_secs = 60
+
+[[alert.rule]]
+name = "FlowStalled"
+kind = "flow_stalled"
+
+[[alert.sink]]
+name = "am"
+type = "alertmanager"
+url = "http://127.0.0.1:9/"
+resend_secs = 1
+"#;
+
+    #[test]
+    fn re_sends_wait_for_the_pending_notification_instead_of_piling_up() {
+        let config =
+            Config::load(Some(&ConfigSource { name: "t.toml", text: CONFIG })).expect("config");
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(&dir.path().join("w.db")).unwrap();
+        let now = jiff::Timestamp::now().as_microsecond();
+        let event = Event {
+            system_id: "fedebom".into(),
+            checkpoint_id: "RECEIVED".into(),
+            status: Status::Success,
+            correlation_id: "ord-1".into(),
+            failure_reason: None,
+            ts_micros: now - 600_000_000,
+        };
+        let src = store.source("file", "/a.log").unwrap();
+        let mut batch = Batch::default();
+        batch
+            .changes
+            .push(Change::Insert { origin: Origin { source: src.id, position: 0 }, event });
+        store.commit(&batch).unwrap();
+        // Alertmanager is down: nothing is delivered while ten seconds of evaluations pass.
+        for s in 0..10 {
+            let r = super::evaluate(&config.alert, &mut store, now + s * 1_000_000).unwrap();
+            assert_eq!(r.active, 1);
+        }
+        let outbox = store.recent_notifications(100).unwrap();
+        assert_eq!(outbox.len(), 1, "one pending trigger, no re-sends behind it: {outbox:?}");
+        // Once it is through, re-sends resume at their interval.
+        let done = Attempt {
+            outcome: AttemptOutcome::Delivered,
+            status: Some(200),
+            error: None,
+            at_micros: now + 10_000_000,
+        };
+        store.record_attempt(outbox[0].row, &done).unwrap();
+        let r = super::evaluate(&config.alert, &mut store, now + 11_000_000).unwrap();
+        assert_eq!(r.resent, 1);
+        assert_eq!(store.recent_notifications(100).unwrap().len(), 2);
     }
 }

@@ -114,6 +114,17 @@ impl crate::AlertStore for super::SqliteStore {
         Ok(v.flatten())
     }
 
+    fn pending_for(&self, firing_key: &str, sink: &str) -> Result<bool> {
+        let v = self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM alert_outbox \
+                 WHERE firing_key = ?1 AND sink = ?2 AND state = 'pending')",
+            )?
+            .query_row(params![firing_key, sink], |r| r.get::<_, bool>(0))?;
+        Ok(v)
+    }
+
     fn due_notifications(&self, now_micros: i64, limit: usize) -> Result<Vec<OutboxRow>> {
         let sql = format!(
             "SELECT {OUTBOX_COLUMNS} FROM alert_outbox o
