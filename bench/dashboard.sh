@@ -26,7 +26,7 @@ if [ ! -s "$db" ] || [ "$(cat "$out/dashboard.flows" 2>/dev/null)" != "$flows" ]
     echo "$flows" > "$out/dashboard.flows"
 fi
 events=$("$bin" --db "$db" status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["events"])')
-"$bin" --db "$db" sql "SELECT DISTINCT correlation_id FROM events WHERE id % 997 = 0 LIMIT $requests" \
+"$bin" --db "$db" sql "SELECT DISTINCT correlation_id FROM events WHERE position % 997 = 0 LIMIT $requests" \
     | tail -n +2 | awk 'NF' > "$out/dashboard-ids.txt"
 run=$("$bin" --db "$db" runs --json --status FAILURE 2>/dev/null | head -n1 \
     | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["run_key"])' 2>/dev/null || true)

@@ -73,6 +73,22 @@ LUA
     wrk -t 2 -c "$clients" -d "${duration}s" -s "$out/serve-wrk.lua" "$base" > "$out/serve-wrk.txt"
     echo "store: $events events; $ids random ids; $clients clients (wrk)"
     grep '^WRK' "$out/serve-wrk.txt" | sed 's/^WRK //'
+    # The baseline, in the same run: /health (no store, no JSON of size) on the same server,
+    # the same clients and duration — what the HTTP stack and this machine allow at the time.
+    cat > "$out/serve-health.lua" <<LUA
+done = function(summary, latency, requests)
+  io.write(string.format("WRK requests/s %.0f  p50 %.2f ms  p99 %.2f ms\n",
+    summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1e3,
+    latency:percentile(99) / 1e3))
+end
+LUA
+    wrk -t 2 -c "$clients" -d "${duration}s" -s "$out/serve-health.lua" "$base/health" > "$out/serve-health.txt"
+    echo "baseline GET /health: $(grep '^WRK' "$out/serve-health.txt" | sed 's/^WRK //')"
+    python3 - "$out/serve-wrk.txt" "$out/serve-health.txt" <<'PY'
+import re, sys
+rate = lambda p: float(re.search(r"requests/s (\d+)", open(p).read()).group(1))
+print(f"flows/health throughput ratio: {rate(sys.argv[1]) / rate(sys.argv[2]):.2f}")
+PY
 fi
 echo "serve RSS after the load: $(ps -o rss= -p $server | awk '{printf "%.0f MiB", $1/1024}')"
 kill $server; wait $server 2>/dev/null || true

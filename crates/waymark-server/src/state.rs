@@ -12,16 +12,19 @@ use waymark_store::{SqliteStore, StoreError};
 use crate::ApiError;
 
 /// The store: a pool of reader connections (SQLite in WAL mode lets readers run beside the
-/// writer) and one writer connection, each used on a blocking thread.
+/// writer) and one writer connection, each used on a blocking thread. At most [`READERS`]
+/// reads run at once (the others wait their turn): more would only share the same cores and
+/// each open its own page cache.
 #[derive(Debug)]
 pub struct StoreHandle {
     path: PathBuf,
     readers: Mutex<Vec<SqliteStore>>,
+    permits: tokio::sync::Semaphore,
     writer: Mutex<SqliteStore>,
 }
 
-/// Reader connections kept open between requests.
-const IDLE_READERS: usize = 16;
+/// Reads running at once, and reader connections kept open between requests.
+pub(crate) const READERS: usize = 8;
 
 impl StoreHandle {
     /// Opens (creating or migrating) the store at `path`.
@@ -30,6 +33,7 @@ impl StoreHandle {
         Ok(StoreHandle {
             path: path.to_owned(),
             readers: Mutex::new(Vec::new()),
+            permits: tokio::sync::Semaphore::new(READERS),
             writer: Mutex::new(writer),
         })
     }
@@ -44,16 +48,19 @@ impl StoreHandle {
         T: Send + 'static,
         F: FnOnce(&SqliteStore) -> Result<T, StoreError> + Send + 'static,
     {
+        let _permit = self.permits.acquire().await.map_err(|e| {
+            ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, format!("stopping: {e}"))
+        })?;
         let handle = Arc::clone(self);
         let joined = tokio::task::spawn_blocking(move || {
             let pooled = handle.readers.lock().ok().and_then(|mut v| v.pop());
             let store = match pooled {
                 Some(s) => s,
-                None => SqliteStore::open(&handle.path)?,
+                None => SqliteStore::open_reader(&handle.path)?,
             };
             let out = f(&store);
             if let Ok(mut v) = handle.readers.lock() {
-                if v.len() < IDLE_READERS {
+                if v.len() < READERS {
                     v.push(store);
                 }
             }

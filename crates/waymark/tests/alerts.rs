@@ -297,13 +297,35 @@ fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+/// `waymark serve` evaluating and delivering (its `[alert] interval_secs` set to one second).
+fn spawn_serve(dir: &Dir, config: &Path) -> Child {
+    let text = std::fs::read_to_string(config).unwrap() + "\n[alert]\ninterval_secs = 1\n";
+    let served = dir.write("served.toml", text.as_bytes());
+    dir.cmd()
+        .env("WM_TEST_HOOK_SECRET", SECRET)
+        .arg("--config")
+        .arg(served)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn sigkill_while_a_delivery_is_pending_then_restart_delivers_once() {
+    // The same with `alerts run --interval` and with `serve` doing the rounds.
+    for spawn in [spawn_loop as fn(&Dir, &Path) -> Child, spawn_serve] {
+        sigkill_then_restart(spawn);
+    }
+}
+
+fn sigkill_then_restart(spawn: fn(&Dir, &Path) -> Child) {
     let dir = Dir::new();
     let rx = Receiver::start(&[], 503);
     let config = webhook_config(&dir, &rx);
     ingest(&dir, "a.jsonl", &fedebom("ord-2", now_secs() - 600, false));
-    let mut child = spawn_loop(&dir, &config);
+    let mut child = spawn(&dir, &config);
     wait_for("a first attempt", || !rx.got().is_empty());
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -311,10 +333,10 @@ fn sigkill_while_a_delivery_is_pending_then_restart_delivers_once() {
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0][1], "pending", "killed while the delivery is pending");
     rx.set_then(200);
-    let mut child = spawn_loop(&dir, &config);
+    let mut child = spawn(&dir, &config);
     wait_for("the delivery", || rx.got().iter().any(|g| g.status == 200));
     // Let it run a few more rounds: nothing new must be sent.
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(1500));
     child.kill().unwrap();
     child.wait().unwrap();
     let got = rx.got();
