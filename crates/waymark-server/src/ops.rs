@@ -81,21 +81,44 @@ pub async fn metrics_text(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
 }
 
-/// Refuses a request without the bearer token when one is set; `/health` is always open.
+/// The cookie a browser keeps the token in after `/login` (HttpOnly, SameSite=Strict).
+pub const TOKEN_COOKIE: &str = "waymark_token";
+
+/// Refuses a request without the token when one is set: `Authorization: Bearer …`, or the
+/// cookie `/login` sets for browsers. `/health`, `/login` and the assets are always open; a
+/// page asked for without the token redirects to `/login`, an API call gets 401.
 async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let Some(token) = state.token.as_deref() else {
         return next.run(request).await;
     };
-    if request.uri().path() == "/health" {
+    let path = request.uri().path();
+    if path == "/health" || path == "/login" || path.starts_with("/assets/") {
         return next.run(request).await;
     }
-    let given = request
-        .headers()
+    let headers = request.headers();
+    let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if given.is_some_and(|g| same(g.trim().as_bytes(), token.as_bytes())) {
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().strip_prefix(TOKEN_COOKIE)?.strip_prefix('='))
+        .find(|c| same(c.as_bytes(), token.as_bytes()));
+    if bearer.is_some_and(|g| same(g.as_bytes(), token.as_bytes())) || cookie.is_some() {
         return next.run(request).await;
+    }
+    let is_page = request.method() == axum::http::Method::GET
+        && !path.starts_with("/api/")
+        && path != "/metrics"
+        && path != "/ready";
+    if is_page {
+        let next_url = request.uri().path_and_query().map_or("/", |p| p.as_str());
+        let to = format!("/login?next={}", crate::pages::encode(next_url));
+        return axum::response::Redirect::to(&to).into_response();
     }
     let mut response = ApiError::new(
         StatusCode::UNAUTHORIZED,
@@ -104,6 +127,11 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
     .into_response();
     response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     response
+}
+
+/// Whether `given` is the token, in time independent of where they differ.
+pub fn is_token(given: &str, token: &str) -> bool {
+    same(given.trim().as_bytes(), token.as_bytes())
 }
 
 /// Compares in time independent of where the texts differ.

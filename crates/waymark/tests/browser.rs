@@ -148,12 +148,26 @@ fn the_dashboard_in_headless_chromium() {
 
 /// One GET with the bearer token: status, headers (lowercase names) and body.
 fn get(base: &str, path: &str, token: &str) -> (u16, Vec<(String, String)>, String) {
+    let auth = format!("Bearer {token}");
+    request(base, "GET", path, &[("Authorization", &auth)], "")
+}
+
+/// One HTTP/1.1 request on its own connection: status, headers (names in lower case), body.
+fn request(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Vec<(String, String)>, String) {
     use std::io::{Read, Write};
     let addr = base.trim_start_matches("http://");
     let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-    );
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req += &format!("{k}: {v}\r\n");
+    }
+    req += &format!("Content-Length: {}\r\n\r\n{body}", body.len());
     s.write_all(req.as_bytes()).expect("send");
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).expect("read");
@@ -234,8 +248,33 @@ fn pages_answer_escaped_html_with_the_csp() {
     let (status, _, body) = get(&base, "/flows/no-such-flow", token);
     assert_eq!(status, 404);
     assert!(body.contains("<main") && body.contains("no-such-flow"), "{body}");
-    let (status, _, _) = get(&base, "/", "wrong-token");
+    // A page without the token sends a browser to sign in; the API answers 401.
+    let (status, headers, _) = get(&base, "/runs?status=FAILURE", "wrong-token");
+    assert_eq!(status, 303);
+    let location = |h: &[(String, String)]| {
+        h.iter().find(|(k, _)| k == "location").map(|(_, v)| v.clone()).unwrap_or_default()
+    };
+    assert_eq!(location(&headers), "/login?next=%2Fruns%3Fstatus%3DFAILURE");
+    assert_eq!(get(&base, "/api/v1/status", "wrong-token").0, 401);
+    let (status, _, body) = request(&base, "GET", "/login?next=%2Fruns", &[], "");
+    assert!(status == 200 && body.contains("type=\"password\""), "{body}");
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let (status, headers, _) = request(&base, "POST", "/login", &form, "token=wrong&next=%2Fruns");
     assert_eq!(status, 401);
+    assert!(!headers.iter().any(|(k, _)| k == "set-cookie"));
+    let body = format!("token={token}&next=%2Fruns");
+    let (status, headers, _) = request(&base, "POST", "/login", &form, &body);
+    assert_eq!((status, location(&headers).as_str()), (303, "/runs"));
+    let cookie = headers.iter().find(|(k, _)| k == "set-cookie").map(|(_, v)| v.clone());
+    let cookie = cookie.expect("a cookie");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    let (status, _, body) = request(&base, "GET", "/runs", &[("Cookie", &pair)], "");
+    assert!(status == 200 && body.contains("FAILURE"), "signed in by the cookie");
+    // Only a path of this site is a place to go back to.
+    let body = format!("token={token}&next=%2F%2Fevil.example%2F");
+    let (_, headers, _) = request(&base, "POST", "/login", &form, &body);
+    assert_eq!(location(&headers), "/");
     // The search box: an exact id redirects to its flow.
     let (status, headers, _) = get(&base, &format!("/flows?q={cid}"), token);
     assert_eq!(status, 303);

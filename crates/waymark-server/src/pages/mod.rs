@@ -39,6 +39,8 @@ pub fn router() -> Router<AppState> {
         .route("/orphans", get(views::orphans))
         .route("/alerts", get(views::alerts))
         .route("/records", get(views::record))
+        .route("/login", get(login_form).post(login))
+        .route("/logout", get(logout))
         .route("/assets/style.css", get(style))
         .route("/assets/app.js", get(script))
 }
@@ -106,6 +108,83 @@ fn layout(title: &str, nav: Nav, body: Markup) -> Html<String> {
         }
     };
     Html(page.into_string())
+}
+
+/// Where `/login` sends a browser back to: a path of this site only.
+#[derive(Debug, Default, serde::Deserialize)]
+struct LoginQuery {
+    next: Option<String>,
+}
+
+/// The form `/login` posts.
+#[derive(Debug, serde::Deserialize)]
+struct LoginForm {
+    token: String,
+    next: Option<String>,
+}
+
+/// A local path to go back to (`/…`, never `//host` or a scheme): anything else is `/`.
+fn local(next: Option<&str>) -> &str {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
+        _ => "/",
+    }
+}
+
+fn login_page(next: &str, failed: bool) -> Html<String> {
+    layout(
+        "Sign in",
+        Nav::Overview,
+        html! {
+            h1 { "Sign in" }
+            @if failed { p.error { "That is not the token." } }
+            p.muted { "This waymark requires its token (the one of --token-file or WAYMARK_TOKEN). \
+                       The browser keeps it in an HttpOnly cookie for this site, for 12 hours." }
+            form.filters method="post" action="/login" {
+                input type="hidden" name="next" value=(next);
+                label { "token " input type="password" name="token" autocomplete="current-password" autofocus; }
+                button type="submit" { "Sign in" }
+            }
+        },
+    )
+}
+
+async fn login_form(axum::extract::Query(q): axum::extract::Query<LoginQuery>) -> Html<String> {
+    login_page(local(q.next.as_deref()), false)
+}
+
+/// Checks the token; sets the cookie and goes back, or shows the form again with 401.
+async fn login(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::Form(form): axum::Form<LoginForm>,
+) -> Response {
+    let next = local(form.next.as_deref()).to_owned();
+    let Some(token) = state.token.as_deref() else {
+        return axum::response::Redirect::to(&next).into_response();
+    };
+    if !crate::ops::is_token(&form.token, token) {
+        return (StatusCode::UNAUTHORIZED, login_page(&next, true)).into_response();
+    }
+    let cookie = format!(
+        "{}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200",
+        crate::ops::TOKEN_COOKIE,
+        token
+    );
+    let mut response = axum::response::Redirect::to(&next).into_response();
+    if let Ok(v) = header::HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    response
+}
+
+async fn logout() -> Response {
+    let cookie =
+        format!("{}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0", crate::ops::TOKEN_COOKIE);
+    let mut response = axum::response::Redirect::to("/login").into_response();
+    if let Ok(v) = header::HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    response
 }
 
 /// An error as a page (the API answers JSON; the pages answer HTML).
@@ -186,7 +265,7 @@ fn query_string(pairs: &[(&str, &str)]) -> String {
 }
 
 /// Percent-encodes a path segment or query value.
-fn encode(s: &str) -> String {
+pub(crate) fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
