@@ -367,29 +367,35 @@ pub async fn flow_states(
             })
         })
         .transpose()?;
+    judged_flows(&state, wanted, limit).await?.map(Json).ok_or_else(|| {
+        ApiError::bad_request(
+            "no [[expect.flow]] in the configuration: flows have no shape to judge",
+        )
+    })
+}
+
+/// The flows of the alert lookback judged now against the `[[expect.flow]]` shapes, oldest
+/// first, only those in `wanted` when given, the latest `limit` (0 = all); `None` when the
+/// configuration has no shape. The API and the pages both ask this.
+pub async fn judged_flows(
+    state: &AppState,
+    wanted: Option<waymark_core::alert::FlowState>,
+    limit: usize,
+) -> Result<Option<Vec<waymark_core::alert::FlowStatus>>, ApiError> {
     let config = state.config();
     if config.alert.flows.is_empty() {
-        return Err(ApiError::bad_request(
-            "no [[expect.flow]] in the configuration: flows have no shape to judge",
-        ));
+        return Ok(None);
     }
     let now = jiff::Timestamp::now().as_microsecond();
     let lookback = config.alert.flow_lookback_micros;
-    Ok(Json(
-        state
-            .store
-            .read(move |s| {
-                waymark_store::alert::flow_states(
-                    s,
-                    &config.alert.flows,
-                    now,
-                    lookback,
-                    wanted,
-                    limit,
-                )
-            })
-            .await?,
-    ))
+    let listed = state
+        .store
+        .read(move |s| {
+            let shapes = &config.alert.flows;
+            waymark_store::alert::flow_states(s, shapes, now, lookback, wanted, limit)
+        })
+        .await?;
+    Ok(Some(listed))
 }
 
 /// Which record `/records` reads.

@@ -411,30 +411,15 @@ async fn flow_states(state: &AppState, f: &Filters, want: &str) -> PageResult {
     let wanted = waymark_core::alert::FlowState::parse(want).ok_or_else(|| {
         ApiError::bad_request(format!("state: `{want}` is not {}", FLOW_STATES.join(", ")))
     })?;
-    let config = state.config();
-    if config.alert.flows.is_empty() {
+    let lookback = state.config().alert.flow_lookback_micros;
+    let Some(listed) = crate::api::judged_flows(state, Some(wanted), 0).await? else {
         let body = html! {
             h1 { "Flows" }
             (f.form("/flows", &[("q", "correlation id"), ("system", "system")], &[("state", FLOW_STATES)]))
             p.muted { "No [[expect.flow]] shape in the configuration: flows have no state to judge. See the README's Alerts section." }
         };
         return Ok(layout("Flows", Nav::Flows, body).into_response());
-    }
-    let now = jiff::Timestamp::now().as_microsecond();
-    let lookback = config.alert.flow_lookback_micros;
-    let listed = state
-        .store
-        .read(move |s| {
-            waymark_store::alert::flow_states(
-                s,
-                &config.alert.flows,
-                now,
-                lookback,
-                Some(wanted),
-                0,
-            )
-        })
-        .await?;
+    };
     let (q, system) = (get(&f.q), get(&f.system));
     let rows: Vec<_> = listed
         .iter()
