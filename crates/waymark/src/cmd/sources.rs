@@ -254,6 +254,7 @@ fn run_scan(
 }
 
 /// One topic of a `kafka` source.
+#[cfg_attr(not(feature = "kafka"), allow(dead_code))]
 struct KafkaWork {
     brokers: String,
     topic: String,
