@@ -14,7 +14,6 @@ use waymark_core::config::{Config, SourceRaw};
 use waymark_core::parse::RejectKind;
 use waymark_pipeline::follow::{follow, sleep_unless, FollowOptions};
 use waymark_pipeline::ingest::IngestReport;
-use waymark_store::SqliteStore;
 
 /// Running source threads and their stop flag.
 pub(crate) struct Sources {
@@ -67,7 +66,7 @@ impl Sources {
 }
 
 fn run_file(config: &Config, db: &Path, name: &str, paths: Vec<String>, stop: &AtomicBool) {
-    let mut store = match SqliteStore::open(db) {
+    let mut store = match waymark_store::open(db) {
         Ok(s) => s,
         Err(e) => return tracing::error!(source = name, error = %e, "cannot open the store"),
     };
@@ -105,7 +104,7 @@ fn run_scan(
     every: Duration,
     stop: &AtomicBool,
 ) {
-    let mut store = match SqliteStore::open(db) {
+    let mut store = match waymark_store::open(db) {
         Ok(s) => s,
         Err(e) => return tracing::error!(source = name, error = %e, "cannot open the store"),
     };

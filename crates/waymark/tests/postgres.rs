@@ -1,0 +1,162 @@
+//! The CLI on PostgreSQL (`--db postgres://…`, feature `postgres`) against the server
+//! `WAYMARK_TEST_PG` names (`scripts/pg.sh`): several processes on one store end with the same
+//! tables as one process on SQLite. Skipped (visibly) without the variable; fails under
+//! `CI=true`.
+
+#![cfg(feature = "postgres")]
+
+mod util;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use util::Dir;
+
+/// A fresh database on the test server, as a URL; `None` (said) when there is no server.
+fn fresh_database(name: &str) -> Option<String> {
+    let Ok(url) = std::env::var("WAYMARK_TEST_PG") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "WAYMARK_TEST_PG is not set: CI must run PostgreSQL tests (scripts/pg.sh)"
+        );
+        eprintln!("skipped: WAYMARK_TEST_PG is not set (eval \"$(scripts/pg.sh)\")");
+        return None;
+    };
+    let db = format!("cli_{name}_{}", std::process::id());
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db}")).expect("drop");
+    admin.batch_execute(&format!("CREATE DATABASE {db}")).expect("create");
+    let base = url.rsplit_once('/').map(|(b, _)| b).expect("a URL with a database");
+    Some(format!("{base}/{db}"))
+}
+
+fn spawn(dir: &Dir, db: &str, args: &[&str]) -> Child {
+    dir.cmd_db(Path::new(db))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn waymark")
+}
+
+fn wait(child: Child, what: &str) {
+    let out = child.wait_with_output().expect("wait");
+    util::assert_success(&out, &[what]);
+}
+
+/// `waymark sql` output of one store.
+fn sql(dir: &Dir, db: &str, query: &str) -> String {
+    let out = dir.cmd_db(Path::new(db)).args(["sql", query]).output().expect("run sql");
+    util::assert_success(&out, &["sql", query]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Queries whose answers must be the same on both stores (no ids, no times of storing).
+const EVENT_TRUTH: &[&str] = &[
+    "SELECT count(*) AS n FROM events",
+    "SELECT count(*) AS n FROM events WHERE status = 'FAILURE' AND failure_reason IS NOT NULL",
+    "SELECT count(*) AS n FROM dead_letters",
+    "SELECT count(*) AS n FROM join_pending",
+    "SELECT correlation_id, checkpoint_id, failure_reason, position FROM events \
+     WHERE status = 'FAILURE' ORDER BY position LIMIT 50",
+];
+
+#[test]
+fn two_ingests_of_one_file_at_once_store_it_once() {
+    let Some(pg) = fresh_database("ingest") else { return };
+    let dir = Dir::new();
+    dir.run(&["simulate", "--flows", "3000", "--noise", "0.01", "-q", "-o", "flows.log"]);
+    dir.run(&["ingest", "flows.log"]);
+    let a = spawn(&dir, &pg, &["ingest", "flows.log"]);
+    let b = spawn(&dir, &pg, &["ingest", "flows.log"]);
+    wait(a, "ingest a");
+    wait(b, "ingest b");
+    let sqlite = dir.db().display().to_string();
+    for q in EVENT_TRUTH {
+        assert_eq!(sql(&dir, &pg, q), sql(&dir, &sqlite, q), "{q}");
+    }
+    // Both processes and a third find the file done.
+    let out = dir.cmd_db(Path::new(&pg)).args(["ingest", "flows.log"]).output().expect("run");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("read 0 records"));
+}
+
+#[test]
+fn two_scans_and_audits_of_one_folder_at_once_store_the_truth() {
+    let Some(pg) = fresh_database("scan") else { return };
+    let dir = Dir::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/etl");
+    let glob = format!("{}/*/*.{{log,jsonl}}", root.display());
+    dir.run(&["scan", "--audit", &glob]);
+    let children: Vec<Child> =
+        (0..2).map(|_| spawn(&dir, &pg, &["scan", "--audit", &glob])).collect();
+    for (i, c) in children.into_iter().enumerate() {
+        wait(c, &format!("scan {i}"));
+    }
+    let sqlite = dir.db().display().to_string();
+    for q in [
+        "SELECT count(*) AS n FROM scanned_files WHERE state = 'active'",
+        "SELECT file_path, line_number, rule, severity FROM logscan_results \
+         ORDER BY file_path, line_number, rule",
+        "SELECT system_type, status, folder_name, workflow_name, session_name, run_id, \
+         source_rows, target_rows, rejected_rows, error_message FROM etl_log_audit \
+         ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10",
+    ] {
+        assert_eq!(sql(&dir, &pg, q), sql(&dir, &sqlite, q), "{q}");
+    }
+}
+
+#[test]
+fn the_store_is_named_by_url_and_views_answer() {
+    let Some(pg) = fresh_database("views") else { return };
+    let dir = Dir::new();
+    dir.run(&["simulate", "--flows", "200", "-q", "-o", "f.log"]);
+    let out = Command::new(env!("CARGO_BIN_EXE_waymark"))
+        .current_dir(dir.tmp.path())
+        .env("WAYMARK_DB", &pg)
+        .args(["ingest", "f.log"])
+        .output()
+        .expect("run");
+    util::assert_success(&out, &["ingest"]);
+    let failures =
+        sql(&dir, &pg, "SELECT count(*) AS n FROM failures_v WHERE failure_reason IS NULL");
+    assert_eq!(failures.lines().nth(1), Some("0"));
+    let status = dir.cmd_db(Path::new(&pg)).arg("status").output().expect("status");
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("f.log"), "{text}");
+}
+
+#[test]
+fn killed_at_random_points_then_resumed_gives_the_tables_of_one_clean_run() {
+    let Some(pg) = fresh_database("kill") else { return };
+    let dir = Dir::new();
+    dir.run(&[
+        "simulate", "--flows", "6000", "--seed", "11", "--noise", "0.01", "-q", "-o", "f.log",
+    ]);
+    // Small batches so that a kill lands between many commits.
+    let config = dir.write("small.toml", b"[ingest]\nbatch_records = 300\njoin_ttl_secs = 20\n");
+    let config = config.to_str().expect("path");
+    dir.run(&["--config", config, "ingest", "f.log"]);
+    let mut kills = 0;
+    for delay_ms in [60u64, 150, 30, 250, 100, 200] {
+        let mut child = spawn(&dir, &pg, &["--config", config, "ingest", "f.log"]);
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        if child.try_wait().expect("try_wait").is_none() {
+            child.kill().expect("kill"); // SIGKILL
+            kills += 1;
+        }
+        child.wait().expect("wait");
+    }
+    wait(spawn(&dir, &pg, &["--config", config, "ingest", "f.log"]), "final ingest");
+    assert!(kills >= 2, "only {kills} runs were killed mid-way: make the input bigger");
+    let sqlite = dir.db().display().to_string();
+    for q in [
+        "SELECT position, system_id, checkpoint_id, status, correlation_id, failure_reason, \
+         ts_us FROM events ORDER BY position",
+        "SELECT position, kind, reason, raw_len FROM dead_letters ORDER BY position",
+        "SELECT kind, system_id, correlation_id, ts_us, reason, state FROM join_pending \
+         ORDER BY ts_us, correlation_id, kind",
+        "SELECT kind, name, position, identity, watermark_us FROM sources ORDER BY id",
+    ] {
+        assert_eq!(sql(&dir, &pg, q), sql(&dir, &sqlite, q), "{q}");
+    }
+}
