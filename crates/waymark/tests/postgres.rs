@@ -160,3 +160,116 @@ fn killed_at_random_points_then_resumed_gives_the_tables_of_one_clean_run() {
         assert_eq!(sql(&dir, &pg, q), sql(&dir, &sqlite, q), "{q}");
     }
 }
+
+/// The events of a PostgreSQL store in the shape of `util::events`.
+fn pg_events(url: &str) -> Vec<Vec<String>> {
+    let mut c = postgres::Client::connect(url, postgres::NoTls).expect("connect");
+    let mut out: Vec<Vec<String>> = c
+        .query(
+            "SELECT system_id, checkpoint_id, ts_us, status, correlation_id,
+                    coalesce(failure_reason, 'NULL') FROM events",
+            &[],
+        )
+        .expect("events")
+        .iter()
+        .map(|r| {
+            vec![
+                r.get::<_, String>(0),
+                r.get(1),
+                waymark_core::normalize::format_utc(r.get(2)),
+                r.get(3),
+                r.get(4),
+                r.get(5),
+            ]
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn pg_count(url: &str, sql: &str) -> i64 {
+    let mut c = postgres::Client::connect(url, postgres::NoTls).expect("connect");
+    c.query_one(sql, &[]).expect("count").get(0)
+}
+
+/// Scale-out: records produced without keys (librdkafka's random partitioner over 6
+/// partitions, so a flow's records and a failure's reason land in different partitions), three
+/// `consume` processes of one group on one PostgreSQL, one killed with SIGKILL mid-run and one
+/// started late: the store equals the truth — every reason joined to its failure, nothing
+/// missing, nothing doubled.
+#[cfg(feature = "kafka")]
+#[test]
+fn three_consumers_of_unkeyed_partitions_one_killed_one_late_store_the_truth() {
+    use std::io::{BufRead, BufReader};
+    use std::time::{Duration, Instant};
+    let Some(pg) = fresh_database("scale") else { return };
+    let dir = Dir::new();
+    let mut broker = Command::new(env!("CARGO_BIN_EXE_waymark"))
+        .args(["mock-broker", "--partitions", "6"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the mock broker");
+    let mut line = String::new();
+    BufReader::new(broker.stdout.take().expect("stdout")).read_line(&mut line).expect("read");
+    let bootstrap = line.trim().to_owned();
+    assert!(bootstrap.starts_with("127.0.0.1:"), "{bootstrap}");
+    struct Kill(Vec<Child>);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            for c in &mut self.0 {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+    let mut guard = Kill(vec![broker]);
+    let args = ["--flows", "8000", "--seed", "12", "--p-fail", "0.3"];
+    let (records, truth) = (dir.path("sim.log"), dir.path("truth.jsonl"));
+    util::simulate(&dir, &args, &records, &truth);
+    let out = dir
+        .cmd()
+        .args(["simulate", "--brokers", &bootstrap, "-X", "partitioner=random"])
+        .args(args)
+        .output()
+        .expect("produce");
+    util::assert_success(&out, &["simulate"]);
+    let consume = |idle: &str, extra: &[&str]| {
+        dir.cmd_db(Path::new(&pg))
+            .args(["consume", "--brokers", &bootstrap, "--exit-when-idle", idle])
+            .args(["-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn consume")
+    };
+    // A is throttled so that it is still busy when it is killed.
+    let throttle = ["-X", "max.partition.fetch.bytes=1024", "-X", "fetch.wait.max.ms=20"];
+    guard.0.push(consume("60", &throttle));
+    guard.0.push(consume("6", &[]));
+    let started = Instant::now();
+    let stored = || pg_count(&pg, "SELECT count(*) FROM events");
+    while stored() < 3000 && started.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // C joins late: the group rebalances its partitions over three members.
+    guard.0.push(consume("6", &[]));
+    std::thread::sleep(Duration::from_millis(1500));
+    let a = &mut guard.0[1];
+    assert!(a.try_wait().expect("try_wait").is_none(), "A finished before it could be killed");
+    a.kill().expect("SIGKILL A");
+    a.wait().expect("wait A");
+    for i in [2, 3] {
+        let status = guard.0[i].wait().expect("wait");
+        assert!(status.success(), "consumer {i} failed: {status}");
+    }
+    let want = util::truth(&truth);
+    util::assert_same_rows(&pg_events(&pg), &want, "events vs truth");
+    assert_eq!(
+        pg_count(&pg, "SELECT count(*) FROM events WHERE status = 'FAILURE' AND failure_reason IS NULL"),
+        want.iter().filter(|r| r[3] == "FAILURE" && r[5] == "NULL").count() as i64,
+        "every reason joined to its failure"
+    );
+    assert_eq!(pg_count(&pg, "SELECT count(*) FROM join_pending WHERE state = 'waiting'"), 0);
+}

@@ -452,6 +452,16 @@ fn apply_changes(tx: &mut Transaction<'_>, batch: &Batch) -> Result<()> {
             }
         }
     }
+    if j.wait.is_empty()
+        && j.attach.0.is_empty()
+        && j.joined.0.is_empty()
+        && j.orphaned.0.is_empty()
+    {
+        return Ok(());
+    }
+    // Writers change join state one at a time (see `cross_join`): no two of them ever wait on
+    // each other's halves.
+    tx.execute("SELECT pg_advisory_xact_lock($1, $2)", &[&LOCK_CLASS, &JOIN_LOCK])?;
     if !j.wait.is_empty() {
         let resolved: HashSet<(i64, i64)> = j
             .joined
@@ -520,8 +530,9 @@ fn apply_changes(tx: &mut Transaction<'_>, batch: &Batch) -> Result<()> {
 /// An orphan that meets its partner: when a half becomes an orphan while an orphan of the other
 /// kind waits for the same system and correlation id (each outlived the time-to-live on its
 /// own), the two are joined now — the oldest partner first, as in the correlator — and both
-/// leave `join_pending`. The partner's row is locked (`FOR UPDATE`), so two writers never join
-/// one orphan twice.
+/// leave `join_pending`. A partner still waiting can only be another writer's (this writer's
+/// correlator would have joined its own): it is taken after the orphans. The partner's row is
+/// locked (`FOR UPDATE`, under the join lock), so two writers never join one half twice.
 fn late_join(
     tx: &mut Transaction<'_>,
     key: (i64, i64),
@@ -533,8 +544,8 @@ fn late_join(
     let other = if kind == "failure" { "reason" } else { "failure" };
     let partner = tx.query_opt(
         "SELECT source_id, position, reason FROM join_pending
-         WHERE state = 'orphan' AND system_id = $1 AND correlation_id = $2 AND kind = $3
-         ORDER BY ts_us, source_id, position LIMIT 1 FOR UPDATE",
+         WHERE system_id = $1 AND correlation_id = $2 AND kind = $3
+         ORDER BY state = 'waiting', ts_us, source_id, position LIMIT 1 FOR UPDATE",
         &[&system, &id, &other],
     )?;
     let Some(partner) = partner else { return Ok(()) };
@@ -556,14 +567,18 @@ fn late_join(
 /// The join across writers. A half this writer waits for found no partner in its own memory,
 /// but another writer (another `consume` of the group, another `ingest`) may hold the partner:
 /// a FAILURE and its reason read from two partitions by two processes. Such a partner is in
-/// `join_pending`, committed: the half joins it here, in SQL — the oldest partner first, as in
-/// the correlator — and neither half is left waiting. Writers take the join lock (a transaction
-/// advisory lock) before looking, so of two halves committed at once the second sees the
-/// first. Halves this batch resolves itself (joined or orphaned) are left alone. Returns, per
-/// wait, whether it was joined (and so is not to be stored as waiting).
+/// `join_pending`, committed: the half joins it here, in SQL — a waiting partner before an
+/// orphan, the oldest first, as in the correlator — and neither half is left waiting. Writers
+/// hold the join lock (a transaction advisory lock) while they change join state, so of two
+/// halves committed at once the second sees the first. Halves this batch resolves itself
+/// (joined or orphaned) are left alone. Returns, per wait, whether it was joined (and so is not
+/// to be stored as waiting).
 ///
 /// The writer that held the partner still has it in memory; when it later joins or orphans
-/// it, the row is gone and the change does nothing.
+/// it, the row is gone and the change does nothing. (One case is not covered: a second reason
+/// for the same system and correlation id, joined in that writer's memory to the half already
+/// joined here, finds its failure's reason set and is dropped; correlation ids are unique per
+/// flow in the pipelines waymark reads.)
 fn cross_join(
     tx: &mut Transaction<'_>,
     waits: &[Pending],
@@ -575,14 +590,12 @@ fn cross_join(
     if open.is_empty() {
         return Ok(joined);
     }
-    tx.execute("SELECT pg_advisory_xact_lock($1, $2)", &[&LOCK_CLASS, &JOIN_LOCK])?;
     let systems: Vec<&str> = open.iter().map(|i| waits[*i].system_id.as_str()).collect();
     let ids: Vec<&str> = open.iter().map(|i| waits[*i].correlation_id.as_str()).collect();
     let candidates: HashSet<(String, String)> = tx
         .query(
             "SELECT DISTINCT system_id, correlation_id FROM join_pending
-             WHERE state = 'waiting'
-               AND (system_id, correlation_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+             WHERE (system_id, correlation_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
             &[&systems, &ids],
         )?
         .iter()
@@ -602,8 +615,8 @@ fn cross_join(
         };
         let partner = tx.query_opt(
             "SELECT source_id, position, reason FROM join_pending
-             WHERE state = 'waiting' AND system_id = $1 AND correlation_id = $2 AND kind = $3
-             ORDER BY ts_us, source_id, position LIMIT 1 FOR UPDATE",
+             WHERE system_id = $1 AND correlation_id = $2 AND kind = $3
+             ORDER BY state = 'orphan', ts_us, source_id, position LIMIT 1 FOR UPDATE",
             &[&w.system_id, &w.correlation_id, &other],
         )?;
         let Some(partner) = partner else { continue };

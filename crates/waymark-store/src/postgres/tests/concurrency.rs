@@ -184,3 +184,99 @@ fn two_scanners_of_one_file_share_its_version_and_its_results() {
     assert_eq!(new_a.unwrap(), new_b.unwrap());
     assert_eq!(a.active_scanned_files().unwrap().len(), 1);
 }
+
+/// Two writers, each with its own correlator (as two `consume` processes of one group): the
+/// failures of `keys` go to one and their reasons to the other, in batches of `per_batch`, the
+/// two committing at once. `reasons_first` makes the reasons' writer start ahead.
+fn split_join(keys: usize, per_batch: usize, ttl_secs: u64) -> Option<PgStore> {
+    use std::sync::Arc;
+    use waymark_core::correlate::Correlator;
+    use waymark_core::event::Detail;
+    let (mut a, mut b) = two_writers()?;
+    let fail_src = a.source("kafka", "raw-logs/0").unwrap().id;
+    let reason_src = b.source("kafka", "raw-logs/1").unwrap().id;
+    let system: Arc<str> = Arc::from("cmf");
+    let failures = {
+        let system = system.clone();
+        std::thread::spawn(move || {
+            let mut c = Correlator::new(["cmf".to_owned()], ttl_secs);
+            for chunk in (0..keys).collect::<Vec<_>>().chunks(per_batch) {
+                let mut batch = Batch::default();
+                for &i in chunk {
+                    let event = Event {
+                        system_id: system.clone(),
+                        checkpoint_id: "PAY".into(),
+                        ts_micros: 1_000_000 * i as i64,
+                        status: Status::Failure,
+                        correlation_id: format!("flow-{i}"),
+                        failure_reason: None,
+                    };
+                    c.event(
+                        Origin { source: fail_src, position: i as u64 },
+                        event,
+                        &mut batch.changes,
+                    );
+                }
+                batch.set_position(fail_src, *chunk.last().unwrap() as u64 + 1, None);
+                a.commit(&batch).unwrap();
+            }
+            a
+        })
+    };
+    let reasons = std::thread::spawn(move || {
+        let mut c = Correlator::new(["cmf".to_owned()], ttl_secs);
+        for chunk in (0..keys).rev().collect::<Vec<_>>().chunks(per_batch) {
+            let mut batch = Batch::default();
+            for &i in chunk {
+                let detail = Detail {
+                    system_id: system.clone(),
+                    correlation_id: format!("flow-{i}"),
+                    failure_reason: format!("reason {i}"),
+                    ts_micros: Some(1_000_000 * i as i64),
+                };
+                c.detail(
+                    Origin { source: reason_src, position: i as u64 },
+                    detail,
+                    &mut batch.changes,
+                );
+            }
+            batch.set_position(reason_src, (keys - chunk.last().unwrap()) as u64, None);
+            b.commit(&batch).unwrap();
+        }
+    });
+    let a = failures.join().unwrap();
+    reasons.join().unwrap();
+    Some(a)
+}
+
+/// Every failure carries its own reason, once, and nothing waits.
+fn assert_joined_once(s: &mut PgStore, keys: usize) {
+    let rows = s
+        .client()
+        .query("SELECT correlation_id, failure_reason FROM events ORDER BY position", &[])
+        .unwrap();
+    assert_eq!(rows.len(), keys);
+    for (i, r) in rows.iter().enumerate() {
+        let (id, reason): (String, Option<String>) = (r.get(0), r.get(1));
+        assert_eq!(id, format!("flow-{i}"));
+        assert_eq!(reason, Some(format!("reason {i}")), "{id}");
+    }
+    let left: i64 = s.client().query_one("SELECT count(*) FROM join_pending", &[]).unwrap().get(0);
+    assert_eq!(left, 0, "halves left in join_pending");
+}
+
+#[test]
+fn a_failure_and_its_reason_committed_by_two_writers_join_exactly_once() {
+    // Failures and reasons in opposite orders, committed at once in small batches: for each
+    // key one writer commits first and the other finds its half in the store.
+    let Some(mut s) = split_join(400, 7, 86_400) else { return };
+    assert_joined_once(&mut s, 400);
+}
+
+#[test]
+fn a_half_orphaned_by_one_writer_still_joins_the_partner_another_writer_reads() {
+    // A time-to-live of one second of event time: most halves are orphaned by their own
+    // writer's clock before the partner is read by the other writer.
+    let Some(mut s) = split_join(300, 10, 1) else { return };
+    assert_joined_once(&mut s, 300);
+}
