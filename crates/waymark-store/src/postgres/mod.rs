@@ -62,8 +62,8 @@ type Claims = Arc<Mutex<HashMap<u32, i64>>>;
 
 /// The claims of this process, per database and schema.
 fn process_claims(url: &str, schema: Option<&str>) -> Claims {
-    static ALL: std::sync::OnceLock<Mutex<HashMap<(String, Option<String>), Claims>>> =
-        std::sync::OnceLock::new();
+    type ByDatabase = HashMap<(String, Option<String>), Claims>;
+    static ALL: std::sync::OnceLock<Mutex<ByDatabase>> = std::sync::OnceLock::new();
     let all = ALL.get_or_init(Default::default);
     let mut all = all.lock().unwrap_or_else(|e| e.into_inner());
     let key = (url.to_owned(), schema.map(str::to_owned));
