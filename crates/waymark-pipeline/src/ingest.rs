@@ -497,11 +497,13 @@ fn plan(
         let Some(plan) = plan else { continue };
         let mut r = InputReport { name: f.name.clone(), ..Default::default() };
         let source = match plan {
-            Plan::Continue(s) => s,
+            // Claimed by name (a shared store leases the file to one writer at a time: this
+            // waits for another ingest of it to end), with the position as it is now.
+            Plan::Continue(s) => store.source(&s.kind, &s.name)?,
             Plan::Moved(s) => {
                 tracing::info!(file = %f.name, from = %s.name, "recognised as a file read before under another path");
                 r.moved_from = Some(s.name.clone());
-                s
+                store.source("file", &f.name)?
             }
             Plan::Skip => continue,
             Plan::New(why) => {

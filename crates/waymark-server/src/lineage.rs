@@ -91,7 +91,7 @@ pub async fn receive(
 
 /// Stores a rejected event as a dead letter at the next position of the source.
 fn dead_letter(
-    s: &mut waymark_store::SqliteStore,
+    s: &mut waymark_store::AnyStore,
     source: &str,
     body: &[u8],
     err: LineageError,

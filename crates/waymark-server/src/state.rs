@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use waymark_core::config::Config;
-use waymark_store::{SqliteStore, StoreError};
+use waymark_store::{AnyStore, StoreError};
 
 use crate::ApiError;
 
@@ -18,9 +18,9 @@ use crate::ApiError;
 #[derive(Debug)]
 pub struct StoreHandle {
     path: PathBuf,
-    readers: Mutex<Vec<SqliteStore>>,
+    readers: Mutex<Vec<AnyStore>>,
     permits: tokio::sync::Semaphore,
-    writer: Mutex<SqliteStore>,
+    writer: Mutex<AnyStore>,
 }
 
 /// Reads running at once, and reader connections kept open between requests.
@@ -29,7 +29,7 @@ pub(crate) const READERS: usize = 8;
 impl StoreHandle {
     /// Opens (creating or migrating) the store at `path`.
     pub fn open(path: &Path) -> Result<StoreHandle, StoreError> {
-        let writer = SqliteStore::open(path)?;
+        let writer = waymark_store::open(path)?;
         Ok(StoreHandle {
             path: path.to_owned(),
             readers: Mutex::new(Vec::new()),
@@ -46,7 +46,7 @@ impl StoreHandle {
     pub async fn read<T, F>(self: &Arc<Self>, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: FnOnce(&SqliteStore) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&AnyStore) -> Result<T, StoreError> + Send + 'static,
     {
         let _permit = self.permits.acquire().await.map_err(|e| {
             ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, format!("stopping: {e}"))
@@ -56,7 +56,7 @@ impl StoreHandle {
             let pooled = handle.readers.lock().ok().and_then(|mut v| v.pop());
             let store = match pooled {
                 Some(s) => s,
-                None => SqliteStore::open_reader(&handle.path)?,
+                None => AnyStore::open_reader(&handle.path)?,
             };
             let out = f(&store);
             if let Ok(mut v) = handle.readers.lock() {
@@ -81,7 +81,7 @@ impl StoreHandle {
     pub async fn write<T, F>(self: &Arc<Self>, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut SqliteStore) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&mut AnyStore) -> Result<T, StoreError> + Send + 'static,
     {
         let handle = Arc::clone(self);
         let joined = tokio::task::spawn_blocking(move || {

@@ -9,17 +9,21 @@
 //! so a crash at any instant followed by a restart gives the same tables as one clean run.
 
 pub mod alert;
+mod any;
 mod audit;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod error;
 pub mod export;
 mod model;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod query;
 mod scan;
 pub mod sqlite;
 
 pub use alert::{AlertStore, Attempt, AttemptOutcome, OutboxRow, OutboxState};
+pub use any::{is_postgres_url, open, AnyStore};
 /// The [`AuditStore`] suite's checks, for backends outside this crate.
 #[cfg(any(test, feature = "conformance"))]
 pub use audit::suite as audit_conformance;
@@ -30,6 +34,8 @@ pub use export::{
     ExportWatermark, FinishedExport, Value,
 };
 pub use model::{DeadLetterRow, EventRow, FailureFilter, PendingRow, SourceRow, StoreStats};
+#[cfg(feature = "postgres")]
+pub use postgres::PgStore;
 pub use query::{
     DeadLetterQuery, FailureQuery, OrphanQuery, PageRequest, QueryStore, RunQuery, ScanResultQuery,
 };

@@ -19,7 +19,7 @@ pub(crate) struct Cli {
 /// Options of every command.
 #[derive(Debug, Args)]
 pub(crate) struct Global {
-    /// SQLite database of the store.
+    /// The store: a SQLite file, or a PostgreSQL URL (`postgres://user:password@host/db`).
     #[arg(long, global = true, env = "WAYMARK_DB", default_value = "waymark.db")]
     pub(crate) db: PathBuf,
     /// TOML configuration merged over the built-in one (see `waymark config show`).

@@ -323,12 +323,12 @@ pub(crate) fn status(g: &Global, args: &StatusArgs) -> anyhow::Result<ExitCode> 
 }
 
 pub(crate) fn sql(g: &Global, args: &SqlArgs) -> anyhow::Result<ExitCode> {
-    if !g.db.is_file() {
+    if !crate::context::is_url(g) && !g.db.is_file() {
         anyhow::bail!("no store at {}", g.db.display());
     }
     // Read-only, never migrated: `sql` cannot change the store, whatever it is given.
-    let store = waymark_store::SqliteStore::open_read_only(&g.db)
-        .with_context(|| format!("cannot open the store {}", g.db.display()))?;
+    let store = waymark_store::AnyStore::open_read_only(&g.db)
+        .with_context(|| format!("cannot open the store {}", crate::context::shown_db(g)))?;
     let timeout = std::time::Duration::try_from_secs_f64(args.timeout)
         .map_err(|_| anyhow::anyhow!("--timeout {} is not a duration in seconds", args.timeout))?;
     let limits = waymark_store::SqlLimits { timeout, max_rows: args.max_rows };

@@ -20,7 +20,7 @@ use waymark_core::config::{Config, RawConfig, SourceRaw};
 use waymark_pipeline::follow::{follow, sleep_unless, FollowOptions};
 use waymark_pipeline::ingest::IngestReport;
 use waymark_pipeline::telemetry;
-use waymark_store::SqliteStore;
+use waymark_store::AnyStore;
 
 /// How often a followed file source looks for new lines.
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(500);
@@ -191,8 +191,8 @@ fn plan(config: &Arc<Config>, db: &Path) -> Vec<Plan> {
 }
 
 /// The store connection of one worker.
-fn open(db: &Path, name: &str) -> Option<SqliteStore> {
-    match SqliteStore::open(db) {
+fn open(db: &Path, name: &str) -> Option<AnyStore> {
+    match waymark_store::open(db) {
         Ok(s) => Some(s),
         Err(e) => {
             tracing::error!(source = name, error = %e, "cannot open the store");
@@ -277,7 +277,7 @@ fn run_kafka(config: Arc<Config>, db: &Path, name: &str, work: KafkaWork, stop: 
         max_batch_wait: Duration::from_millis(500),
         metrics_source: Some(name.to_owned()),
     };
-    let open = || -> anyhow::Result<BoxedEventStore> { Ok(Box::new(SqliteStore::open(db)?)) };
+    let open = || -> anyhow::Result<BoxedEventStore> { Ok(Box::new(waymark_store::open(db)?)) };
     // A consumer that fails (the store gone, the broker refusing the group) is restarted
     // after a pause, as a supervisor would; its positions are in the store.
     let mut pause = Duration::from_secs(1);

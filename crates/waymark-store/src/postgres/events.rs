@@ -1,0 +1,745 @@
+//! [`EventStore`] for PostgreSQL: binary COPY into a staging table, then one
+//! `INSERT … ON CONFLICT DO NOTHING`; join changes as array statements; positions fenced.
+
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::types::{ToSql, Type};
+use postgres::{Row, Transaction};
+use waymark_core::correlate::{Change, Pending, PendingKind};
+use waymark_core::pipeline::Batch;
+use waymark_core::{Event, Origin, Status};
+
+use std::collections::HashSet;
+
+use super::{pg_text, time_text, to_time, PgStore, JOIN_LOCK, LOCK_CLASS};
+use crate::model::{DeadLetterRow, EventRow, FailureFilter, PendingRow, SourceRow, StoreStats};
+use crate::{EventStore, JoinState, Result, StoreError};
+
+const EVENT_COLUMNS: &str = "e.system_id, e.checkpoint_id, e.status, e.correlation_id, \
+     e.failure_reason, e.ts_us, s.name, e.position, b.committed_at";
+const EVENT_FROM: &str =
+    "events e JOIN sources s ON s.id = e.source_id JOIN batches b ON b.id = e.batch_id";
+const SOURCE_COLUMNS: &str = "id, kind, name, position, identity, watermark_us";
+
+/// The columns COPY writes, in order, with their types.
+const STAGE_COLUMNS: &str = "source_id, position, system_id, checkpoint_id, timestamp, status, \
+     correlation_id, failure_reason, ts_us, batch_id";
+const STAGE_TYPES: &[Type] = &[
+    Type::INT8,
+    Type::INT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TIMESTAMPTZ,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT8,
+    Type::INT8,
+];
+
+/// The (source, position) of an origin, as the two key columns.
+fn key_columns(o: Origin) -> (i64, i64) {
+    (i64::from(o.source), o.position as i64)
+}
+
+/// The second key of a source's lease lock: a hash of its kind and name.
+fn lease_key(kind: &str, name: &str) -> i32 {
+    let h = waymark_core::correlation_hash(&format!("{kind}\u{0}{name}"));
+    (h ^ (h >> 32)) as i32
+}
+
+impl EventStore for PgStore {
+    fn source(&mut self, kind: &str, name: &str) -> Result<SourceRow> {
+        let client = self.client.get_mut();
+        if kind == "file" {
+            // A lease: a second process ingesting the same file waits here until the first
+            // one's connection ends, then resumes from the position it reached.
+            client.execute(
+                "SELECT pg_advisory_lock($1, $2)",
+                &[&LOCK_CLASS, &lease_key(kind, name)],
+            )?;
+        }
+        // Claim: raise the epoch and remember it; commits check it (see `fence`).
+        let row = client.query_one(
+            &format!(
+                "INSERT INTO sources (kind, name, epoch, updated_at) VALUES ($1, $2, 1, now())
+                 ON CONFLICT (kind, name) DO UPDATE SET epoch = sources.epoch + 1
+                 RETURNING {SOURCE_COLUMNS}, epoch"
+            ),
+            &[&kind, &name],
+        )?;
+        let source = source_row(&row)?;
+        let epoch: i64 = row.get(6);
+        self.claims.lock().unwrap_or_else(|e| e.into_inner()).insert(source.id, epoch);
+        Ok(source)
+    }
+
+    fn retire_source(&mut self, id: u32) -> Result<()> {
+        self.client.get_mut().execute(
+            "UPDATE sources SET kind = kind || ':retired', name = name || ' #' || id,
+                 updated_at = now() WHERE id = $1",
+            &[&i64::from(id)],
+        )?;
+        Ok(())
+    }
+
+    fn rename_source(&mut self, id: u32, name: &str) -> Result<()> {
+        let mut tx = self.client.get_mut().transaction()?;
+        let id = i64::from(id);
+        tx.execute(
+            "UPDATE sources SET kind = kind || ':retired', name = name || ' #' || id,
+                 updated_at = now()
+             WHERE name = $2 AND id <> $1
+               AND kind = (SELECT replace(kind, ':retired', '') FROM sources WHERE id = $1)",
+            &[&id, &name],
+        )?;
+        // A retired version found again is active again, under its new name.
+        tx.execute(
+            "UPDATE sources SET name = $2, kind = replace(kind, ':retired', ''), updated_at = now()
+             WHERE id = $1",
+            &[&id, &name],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn recent_orphans(&self, limit: usize) -> Result<Vec<Pending>> {
+        let limit = limit.min(i64::MAX as usize) as i64;
+        self.pending_query(
+            "SELECT * FROM (SELECT source_id, position, kind, system_id, correlation_id, ts_us,
+                 reason FROM join_pending WHERE state = 'orphan'
+                 ORDER BY ts_us DESC, source_id DESC, position DESC LIMIT $1) o
+             ORDER BY ts_us, source_id, position",
+            &[&limit],
+        )
+    }
+
+    fn join_state(&self) -> Result<JoinState> {
+        let waiting = self.pending_where(None)?;
+        let watermarks =
+            self.sources()?.into_iter().filter_map(|s| s.watermark.map(|w| (s.id, w))).collect();
+        Ok((waiting, watermarks))
+    }
+
+    fn pending_of_source(&self, source: u32) -> Result<Vec<Pending>> {
+        self.pending_where(Some(source))
+    }
+
+    fn commit(&mut self, batch: &Batch) -> Result<()> {
+        let claims = self.claims.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut tx = self.client.get_mut().transaction()?;
+        fence(&mut tx, batch, &claims)?;
+        let c = &batch.counts;
+        let batch_id: i64 = tx
+            .query_one(
+                "INSERT INTO batches (committed_at, records, events, dead_letters)
+                 VALUES (now(), $1, $2, $3) RETURNING id",
+                &[&(c.records as i64), &(c.events as i64), &(c.rejected as i64)],
+            )?
+            .get(0);
+        copy_events(&mut tx, batch, batch_id)?;
+        apply_changes(&mut tx, batch)?;
+        insert_dead_letters(&mut tx, batch, batch_id)?;
+        for p in &batch.positions {
+            tx.execute(
+                "UPDATE sources SET position = $2, identity = coalesce($3, identity),
+                     updated_at = now() WHERE id = $1",
+                &[&i64::from(p.source), &(p.position as i64), &p.identity],
+            )?;
+        }
+        for (source, watermark) in &batch.watermarks {
+            tx.execute(
+                "UPDATE sources SET watermark_us = $2 WHERE id = $1",
+                &[&i64::from(*source), watermark],
+            )?;
+        }
+        // Last: the export number of the batch (see 06_export). The counter stays locked until
+        // the commit, so no export reads a top above a batch still in flight.
+        tx.execute(
+            "WITH n AS (UPDATE export_sequences SET value = value + 1
+                 WHERE name = 'batches' RETURNING value)
+             UPDATE batches SET seq = (SELECT value FROM n) WHERE id = $1",
+            &[&batch_id],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn trace(&self, correlation_id: &str) -> Result<Vec<EventRow>> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM {EVENT_FROM}
+             WHERE e.correlation_id = $1 ORDER BY e.ts_us, e.source_id, e.position"
+        );
+        self.with(|c| c.query(&sql, &[&pg_text(correlation_id)])?.iter().map(event_row).collect())
+    }
+
+    fn failures(&self, f: &FailureFilter) -> Result<Vec<EventRow>> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM {EVENT_FROM}
+             WHERE e.status = 'FAILURE' AND e.ts_us >= $1 AND e.ts_us < $2
+               AND ($3::text IS NULL OR e.system_id = $3)
+             ORDER BY e.ts_us, e.source_id, e.position LIMIT $4"
+        );
+        let limit = if f.limit == 0 { i64::MAX } else { f.limit as i64 };
+        let params: [&(dyn ToSql + Sync); 4] =
+            [&f.since.unwrap_or(i64::MIN), &f.until.unwrap_or(i64::MAX), &f.system, &limit];
+        self.with(|c| c.query(&sql, &params)?.iter().map(event_row).collect())
+    }
+
+    fn orphans(&self, limit: usize) -> Result<Vec<PendingRow>> {
+        let limit = if limit == 0 { i64::MAX } else { limit as i64 };
+        let rows = self.with(|c| {
+            Ok(c.query(
+                "SELECT p.kind, p.system_id, p.correlation_id, p.ts_us, p.reason, p.state,
+                        s.name, p.position
+                 FROM join_pending p JOIN sources s ON s.id = p.source_id
+                 WHERE p.state = 'orphan' ORDER BY p.ts_us, p.source_id, p.position LIMIT $1",
+                &[&limit],
+            )?)
+        })?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = r.try_get(0)?;
+                let state: String = r.try_get(5)?;
+                Ok(PendingRow {
+                    kind: pending_kind(kind)?,
+                    system_id: r.try_get(1)?,
+                    correlation_id: r.try_get(2)?,
+                    timestamp: ts_text(r.try_get(3)?),
+                    reason: r.try_get(4)?,
+                    orphan: state == "orphan",
+                    source: r.try_get(6)?,
+                    position: r.try_get::<_, i64>(7)? as u64,
+                })
+            })
+            .collect()
+    }
+
+    fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetterRow>> {
+        let limit = if limit == 0 { i64::MAX } else { limit as i64 };
+        let rows = self.with(|c| {
+            Ok(c.query(
+                "SELECT s.name, d.position, d.kind, d.reason, d.raw, d.raw_len
+                 FROM dead_letters d JOIN sources s ON s.id = d.source_id
+                 ORDER BY d.source_id, d.position LIMIT $1",
+                &[&limit],
+            )?)
+        })?;
+        rows.iter()
+            .map(|r| {
+                Ok(DeadLetterRow {
+                    source: r.try_get(0)?,
+                    position: r.try_get::<_, i64>(1)? as u64,
+                    kind: r.try_get(2)?,
+                    reason: r.try_get(3)?,
+                    raw: r.try_get(4)?,
+                    raw_len: r.try_get::<_, i64>(5)? as u64,
+                })
+            })
+            .collect()
+    }
+
+    fn sources(&self) -> Result<Vec<SourceRow>> {
+        let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources ORDER BY id");
+        self.with(|c| c.query(&sql, &[])?.iter().map(source_row).collect())
+    }
+
+    fn stats(&self) -> Result<StoreStats> {
+        let row = self.with(|c| {
+            Ok(c.query_one(
+                "SELECT
+                    (SELECT count(*) FROM events),
+                    (SELECT count(*) FROM events WHERE status = 'FAILURE'),
+                    (SELECT count(*) FROM events
+                        WHERE status = 'FAILURE' AND failure_reason IS NULL),
+                    (SELECT count(*) FROM join_pending WHERE state = 'waiting'),
+                    (SELECT count(*) FROM join_pending WHERE state = 'orphan'),
+                    (SELECT count(*) FROM dead_letters)",
+                &[],
+            )?)
+        })?;
+        let n = |i: usize| -> Result<u64> { Ok(row.try_get::<_, i64>(i)? as u64) };
+        Ok(StoreStats {
+            events: n(0)?,
+            failures: n(1)?,
+            failures_without_reason: n(2)?,
+            waiting: n(3)?,
+            orphans: n(4)?,
+            dead_letters: n(5)?,
+        })
+    }
+}
+
+/// Refuses the batch unless this writer still holds every source it writes: the epoch it
+/// claimed is current and no position moves back. The source rows stay locked until the
+/// transaction ends, so the check and the writes are one step for other writers.
+fn fence(
+    tx: &mut Transaction<'_>,
+    batch: &Batch,
+    claims: &std::collections::HashMap<u32, i64>,
+) -> Result<()> {
+    let mut ids: Vec<i64> = batch.positions.iter().map(|p| i64::from(p.source)).collect();
+    for change in &batch.changes {
+        if let Change::Insert { origin, .. } = change {
+            ids.push(i64::from(origin.source));
+        }
+    }
+    ids.extend(batch.dead_letters.iter().map(|d| i64::from(d.origin.source)));
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let rows = tx.query(
+        "SELECT id, epoch, position FROM sources WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        &[&ids],
+    )?;
+    if rows.len() != ids.len() {
+        return Err(StoreError::Refused("the batch writes a source that does not exist".into()));
+    }
+    for row in rows {
+        let (id, epoch, position): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+        let source = id as u32;
+        let Some(&mine) = claims.get(&source) else {
+            return Err(StoreError::Refused(format!(
+                "source {id} was not claimed by this writer (EventStore::source)"
+            )));
+        };
+        if mine != epoch {
+            return Err(StoreError::Refused(format!(
+                "source {id} was claimed by another writer (epoch {epoch}, this writer holds {mine})"
+            )));
+        }
+        let back = batch
+            .positions
+            .iter()
+            .find(|p| p.source == source)
+            .is_some_and(|p| (p.position as i64) < position);
+        if back {
+            return Err(StoreError::Refused(format!(
+                "the batch would move the position of source {id} back from {position}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// COPYs the batch's events into `events`.
+///
+/// When every event of the batch lies beyond the last stored event of its source, none can be
+/// stored already (the fence holds the source rows locked, so no other writer of these sources
+/// commits meanwhile): they are COPY'd straight into `events`. Otherwise (a replay) they go
+/// through the staging table and `INSERT … ON CONFLICT DO NOTHING`.
+fn copy_events(tx: &mut Transaction<'_>, batch: &Batch, batch_id: i64) -> Result<()> {
+    let events: Vec<(&Origin, &Event)> = batch
+        .changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Insert { origin, event } => Some((origin, event)),
+            _ => None,
+        })
+        .collect();
+    if events.is_empty() {
+        return Ok(());
+    }
+    let direct = all_new(tx, &events)?;
+    let table = if direct { "events" } else { "events_stage" };
+    let sink = tx.copy_in(&format!("COPY {table} ({STAGE_COLUMNS}) FROM STDIN BINARY"))?;
+    let mut writer = BinaryCopyInWriter::new(sink, STAGE_TYPES);
+    for (origin, e) in events {
+        write_event(&mut writer, origin, e, batch_id)?;
+    }
+    writer.finish()?;
+    if !direct {
+        tx.execute(
+            &format!(
+                "INSERT INTO events ({STAGE_COLUMNS}) SELECT {STAGE_COLUMNS} FROM events_stage
+                 ON CONFLICT DO NOTHING"
+            ),
+            &[],
+        )?;
+    }
+    Ok(())
+}
+
+/// Whether every event lies beyond the last stored event of its source (distinct, too).
+fn all_new(tx: &mut Transaction<'_>, events: &[(&Origin, &Event)]) -> Result<bool> {
+    // The lowest and the last position of each source; origins out of order within a source
+    // could repeat one: take the safe way then.
+    let mut span: std::collections::BTreeMap<u32, (u64, u64)> = std::collections::BTreeMap::new();
+    for (origin, _) in events {
+        match span.get_mut(&origin.source) {
+            Some((_, last)) if *last >= origin.position => return Ok(false),
+            Some((_, last)) => *last = origin.position,
+            None => {
+                span.insert(origin.source, (origin.position, origin.position));
+            }
+        }
+    }
+    let lowest = span.into_iter().map(|(source, (low, _))| (source, low));
+    for (source, low) in lowest {
+        let last: Option<i64> = tx
+            .query_one(
+                "SELECT max(position) FROM events WHERE source_id = $1",
+                &[&i64::from(source)],
+            )?
+            .get(0);
+        if last.is_some_and(|last| last >= low as i64) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn write_event(
+    writer: &mut BinaryCopyInWriter<'_>,
+    origin: &Origin,
+    e: &Event,
+    batch_id: i64,
+) -> Result<()> {
+    // Log text goes in as PostgreSQL can hold it (see `pg_text`).
+    writer.write(&[
+        &i64::from(origin.source),
+        &(origin.position as i64),
+        &pg_text(&e.system_id),
+        &pg_text(&e.checkpoint_id),
+        &to_time(e.ts_micros),
+        &e.status.as_str(),
+        &pg_text(&e.correlation_id),
+        &e.failure_reason.as_deref().map(pg_text),
+        &e.ts_micros,
+        &batch_id,
+    ])?;
+    Ok(())
+}
+
+/// Collected join-state changes, applied as one statement per kind. Within a batch each key
+/// is waited for at most once, and inserts come before the changes that refer to them, so
+/// applying waits, then attaches, then joins, then orphans keeps the correlator's order.
+#[derive(Default)]
+struct JoinChanges {
+    wait: Vec<Pending>,
+    attach: (Vec<i64>, Vec<i64>, Vec<String>),
+    joined: (Vec<i64>, Vec<i64>),
+    orphaned: (Vec<i64>, Vec<i64>),
+}
+
+fn apply_changes(tx: &mut Transaction<'_>, batch: &Batch) -> Result<()> {
+    let mut j = JoinChanges::default();
+    for change in &batch.changes {
+        match change {
+            Change::Insert { .. } => {}
+            Change::Attach { event, reason } => {
+                let (s, p) = key_columns(*event);
+                j.attach.0.push(s);
+                j.attach.1.push(p);
+                j.attach.2.push(pg_text(reason).into_owned());
+            }
+            Change::Wait(p) => j.wait.push(Pending {
+                system_id: pg_text(&p.system_id).into_owned(),
+                correlation_id: pg_text(&p.correlation_id).into_owned(),
+                reason: p.reason.as_deref().map(|r| pg_text(r).into_owned()),
+                ..p.clone()
+            }),
+            Change::Joined { key } => {
+                let (s, p) = key_columns(*key);
+                j.joined.0.push(s);
+                j.joined.1.push(p);
+            }
+            Change::Orphaned { key } => {
+                let (s, p) = key_columns(*key);
+                j.orphaned.0.push(s);
+                j.orphaned.1.push(p);
+            }
+        }
+    }
+    if j.wait.is_empty()
+        && j.attach.0.is_empty()
+        && j.joined.0.is_empty()
+        && j.orphaned.0.is_empty()
+    {
+        return Ok(());
+    }
+    // Writers change join state one at a time (see `cross_join`): no two of them ever wait on
+    // each other's halves.
+    tx.execute("SELECT pg_advisory_xact_lock($1, $2)", &[&LOCK_CLASS, &JOIN_LOCK])?;
+    if !j.wait.is_empty() {
+        let resolved: HashSet<(i64, i64)> = j
+            .joined
+            .0
+            .iter()
+            .zip(&j.joined.1)
+            .chain(j.orphaned.0.iter().zip(&j.orphaned.1))
+            .map(|(s, p)| (*s, *p))
+            .collect();
+        let joined = cross_join(tx, &j.wait, &resolved)?;
+        let (mut s, mut p, mut kind, mut sys, mut cid, mut ts, mut reason) =
+            (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+        for (w, _) in j.wait.iter().zip(&joined).filter(|(_, joined)| !**joined) {
+            let (a, b) = key_columns(w.key);
+            s.push(a);
+            p.push(b);
+            kind.push(w.kind.as_str());
+            sys.push(w.system_id.as_str());
+            cid.push(w.correlation_id.as_str());
+            ts.push(w.ts_micros);
+            reason.push(w.reason.as_deref());
+        }
+        tx.execute(
+            "INSERT INTO join_pending (source_id, position, kind, system_id, correlation_id,
+                 ts_us, reason, created_at)
+             SELECT *, now() FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[],
+                 $5::text[], $6::bigint[], $7::text[])
+             ON CONFLICT DO NOTHING",
+            &[&s, &p, &kind, &sys, &cid, &ts, &reason],
+        )?;
+    }
+    if !j.attach.0.is_empty() {
+        tx.execute(
+            "UPDATE events e SET failure_reason = v.r
+             FROM unnest($1::bigint[], $2::bigint[], $3::text[]) v(s, p, r)
+             WHERE e.source_id = v.s AND e.position = v.p AND e.failure_reason IS NULL",
+            &[&j.attach.0, &j.attach.1, &j.attach.2],
+        )?;
+    }
+    if !j.joined.0.is_empty() {
+        tx.execute(
+            "DELETE FROM join_pending j USING unnest($1::bigint[], $2::bigint[]) v(s, p)
+             WHERE j.source_id = v.s AND j.position = v.p",
+            &[&j.joined.0, &j.joined.1],
+        )?;
+    }
+    // Orphans are rare: one at a time, in order, each meeting an orphan partner if one waits.
+    for (s, p) in j.orphaned.0.iter().zip(&j.orphaned.1) {
+        let half = tx.query_opt(
+            "WITH n AS (UPDATE export_sequences SET value = value + 1
+                 WHERE name = 'orphans' RETURNING value)
+             UPDATE join_pending SET state = 'orphan', orphan_seq = (SELECT value FROM n)
+             WHERE source_id = $1 AND position = $2 AND state <> 'orphan'
+             RETURNING kind, system_id, correlation_id, reason",
+            &[s, p],
+        )?;
+        if let Some(row) = half {
+            let (kind, system, id, reason): (String, String, String, Option<String>) =
+                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?);
+            late_join(tx, (*s, *p), &kind, &system, &id, reason)?;
+        }
+    }
+    Ok(())
+}
+
+/// An orphan that meets its partner: when a half becomes an orphan while an orphan of the other
+/// kind waits for the same system and correlation id (each outlived the time-to-live on its
+/// own), the two are joined now — the oldest partner first, as in the correlator — and both
+/// leave `join_pending`. A partner still waiting can only be another writer's (this writer's
+/// correlator would have joined its own): it is taken after the orphans. The partner's row is
+/// locked (`FOR UPDATE`, under the join lock), so two writers never join one half twice.
+fn late_join(
+    tx: &mut Transaction<'_>,
+    key: (i64, i64),
+    kind: &str,
+    system: &str,
+    id: &str,
+    mine: Option<String>,
+) -> Result<()> {
+    let other = if kind == "failure" { "reason" } else { "failure" };
+    let partner = tx.query_opt(
+        "SELECT source_id, position, reason FROM join_pending
+         WHERE system_id = $1 AND correlation_id = $2 AND kind = $3
+         ORDER BY state = 'waiting', ts_us, source_id, position LIMIT 1 FOR UPDATE",
+        &[&system, &id, &other],
+    )?;
+    let Some(partner) = partner else { return Ok(()) };
+    let p: (i64, i64) = (partner.try_get(0)?, partner.try_get(1)?);
+    let p_reason: Option<String> = partner.try_get(2)?;
+    let (event, reason) = if kind == "failure" { (key, p_reason) } else { (p, mine) };
+    tx.execute(
+        "UPDATE events SET failure_reason = $3
+         WHERE source_id = $1 AND position = $2 AND failure_reason IS NULL",
+        &[&event.0, &event.1, &reason],
+    )?;
+    tx.execute(
+        "DELETE FROM join_pending WHERE (source_id, position) IN (($1, $2), ($3, $4))",
+        &[&key.0, &key.1, &p.0, &p.1],
+    )?;
+    Ok(())
+}
+
+/// The join across writers. A half this writer waits for found no partner in its own memory,
+/// but another writer (another `consume` of the group, another `ingest`) may hold the partner:
+/// a FAILURE and its reason read from two partitions by two processes. Such a partner is in
+/// `join_pending`, committed: the half joins it here, in SQL — a waiting partner before an
+/// orphan, the oldest first, as in the correlator — and neither half is left waiting. Writers
+/// hold the join lock (a transaction advisory lock) while they change join state, so of two
+/// halves committed at once the second sees the first. Halves this batch resolves itself
+/// (joined or orphaned) are left alone. Returns, per wait, whether it was joined (and so is not
+/// to be stored as waiting).
+///
+/// The writer that held the partner still has it in memory; when it later joins or orphans
+/// it, the row is gone and the change does nothing. (One case is not covered: a second reason
+/// for the same system and correlation id, joined in that writer's memory to the half already
+/// joined here, finds its failure's reason set and is dropped; correlation ids are unique per
+/// flow in the pipelines waymark reads.)
+fn cross_join(
+    tx: &mut Transaction<'_>,
+    waits: &[Pending],
+    resolved: &HashSet<(i64, i64)>,
+) -> Result<Vec<bool>> {
+    let mut joined = vec![false; waits.len()];
+    let open: Vec<usize> =
+        (0..waits.len()).filter(|i| !resolved.contains(&key_columns(waits[*i].key))).collect();
+    if open.is_empty() {
+        return Ok(joined);
+    }
+    let systems: Vec<&str> = open.iter().map(|i| waits[*i].system_id.as_str()).collect();
+    let ids: Vec<&str> = open.iter().map(|i| waits[*i].correlation_id.as_str()).collect();
+    let candidates: HashSet<(String, String)> = tx
+        .query(
+            "SELECT DISTINCT system_id, correlation_id FROM join_pending
+             WHERE (system_id, correlation_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+            &[&systems, &ids],
+        )?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_>>()?;
+    if candidates.is_empty() {
+        return Ok(joined);
+    }
+    for i in open {
+        let w = &waits[i];
+        if !candidates.contains(&(w.system_id.clone(), w.correlation_id.clone())) {
+            continue;
+        }
+        let other = match w.kind {
+            PendingKind::Failure => "reason",
+            PendingKind::Reason => "failure",
+        };
+        let partner = tx.query_opt(
+            "SELECT source_id, position, reason FROM join_pending
+             WHERE system_id = $1 AND correlation_id = $2 AND kind = $3
+             ORDER BY state = 'orphan', ts_us, source_id, position LIMIT 1 FOR UPDATE",
+            &[&w.system_id, &w.correlation_id, &other],
+        )?;
+        let Some(partner) = partner else { continue };
+        let p: (i64, i64) = (partner.try_get(0)?, partner.try_get(1)?);
+        let (event, reason) = match w.kind {
+            PendingKind::Failure => (key_columns(w.key), partner.try_get::<_, Option<String>>(2)?),
+            PendingKind::Reason => (p, w.reason.clone()),
+        };
+        tx.execute(
+            "UPDATE events SET failure_reason = $3
+             WHERE source_id = $1 AND position = $2 AND failure_reason IS NULL",
+            &[&event.0, &event.1, &reason],
+        )?;
+        tx.execute(
+            "DELETE FROM join_pending WHERE source_id = $1 AND position = $2",
+            &[&p.0, &p.1],
+        )?;
+        joined[i] = true;
+    }
+    Ok(joined)
+}
+
+fn insert_dead_letters(tx: &mut Transaction<'_>, batch: &Batch, batch_id: i64) -> Result<()> {
+    if batch.dead_letters.is_empty() {
+        return Ok(());
+    }
+    let stmt = tx.prepare(
+        "INSERT INTO dead_letters (source_id, position, batch_id, kind, reason, raw, raw_len,
+             created_at)
+         VALUES ($1, $2, $7, $3, $4, $5, $6, now()) ON CONFLICT DO NOTHING",
+    )?;
+    for d in &batch.dead_letters {
+        tx.execute(
+            &stmt,
+            &[
+                &i64::from(d.origin.source),
+                &(d.origin.position as i64),
+                &d.reason.kind.as_str(),
+                &pg_text(&d.reason.message),
+                &d.raw,
+                &(d.raw_len as i64),
+                &batch_id,
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+impl PgStore {
+    /// Waiting halves, optionally of one source, in order of origin.
+    fn pending_where(&self, source: Option<u32>) -> Result<Vec<Pending>> {
+        let source = source.map(i64::from);
+        self.pending_query(
+            "SELECT source_id, position, kind, system_id, correlation_id, ts_us, reason
+             FROM join_pending
+             WHERE state = 'waiting' AND ($1::bigint IS NULL OR source_id = $1)
+             ORDER BY source_id, position",
+            &[&source],
+        )
+    }
+
+    /// Rows of `join_pending` as halves (the seven columns of `pending_where`).
+    fn pending_query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Pending>> {
+        let rows = self.with(|c| Ok(c.query(sql, params)?))?;
+        rows.iter()
+            .map(|r| {
+                let origin = Origin {
+                    source: r.try_get::<_, i64>(0)? as u32,
+                    position: r.try_get::<_, i64>(1)? as u64,
+                };
+                Ok(Pending {
+                    key: origin,
+                    kind: pending_kind(r.try_get(2)?)?,
+                    system_id: r.try_get(3)?,
+                    correlation_id: r.try_get(4)?,
+                    ts_micros: r.try_get(5)?,
+                    reason: r.try_get(6)?,
+                })
+            })
+            .collect()
+    }
+}
+
+fn pending_kind(kind: String) -> Result<PendingKind> {
+    PendingKind::parse(&kind)
+        .ok_or(StoreError::Corrupt { column: "join_pending.kind", value: kind })
+}
+
+fn ts_text(us: i64) -> String {
+    if us == i64::MIN {
+        return String::new();
+    }
+    waymark_core::normalize::format_utc(us)
+}
+
+fn source_row(r: &Row) -> Result<SourceRow> {
+    Ok(SourceRow {
+        id: r.try_get::<_, i64>(0)? as u32,
+        kind: r.try_get(1)?,
+        name: r.try_get(2)?,
+        position: r.try_get::<_, i64>(3)? as u64,
+        identity: r.try_get(4)?,
+        watermark: r.try_get(5)?,
+    })
+}
+
+fn event_row(r: &Row) -> Result<EventRow> {
+    let status: String = r.try_get(2)?;
+    let Some(status) = Status::from_canonical(&status) else {
+        return Err(StoreError::Corrupt { column: "events.status", value: status });
+    };
+    let system_id: String = r.try_get(0)?;
+    Ok(EventRow {
+        event: Event {
+            system_id: system_id.into(),
+            checkpoint_id: r.try_get(1)?,
+            status,
+            correlation_id: r.try_get(3)?,
+            failure_reason: r.try_get(4)?,
+            ts_micros: r.try_get(5)?,
+        },
+        source: r.try_get(6)?,
+        position: r.try_get::<_, i64>(7)? as u64,
+        ingested_at: time_text(r.try_get(8)?),
+    })
+}
