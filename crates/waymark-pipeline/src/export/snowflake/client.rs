@@ -75,7 +75,8 @@ fn request_id() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
-    let seed = nanos ^ (u64::from(std::process::id()) << 32) ^ COUNTER.fetch_add(1, Ordering::Relaxed);
+    let seed =
+        nanos ^ (u64::from(std::process::id()) << 32) ^ COUNTER.fetch_add(1, Ordering::Relaxed);
     let mut b = [0u8; 16];
     rand::rngs::SmallRng::seed_from_u64(seed).fill_bytes(&mut b);
     b[6] = (b[6] & 0x0f) | 0x40;
@@ -151,9 +152,7 @@ impl Client {
         let bind_threshold = answer
             .pointer("/data/parameters")
             .and_then(Json::as_array)
-            .and_then(|ps| {
-                ps.iter().find(|p| p["name"] == "CLIENT_STAGE_ARRAY_BINDING_THRESHOLD")
-            })
+            .and_then(|ps| ps.iter().find(|p| p["name"] == "CLIENT_STAGE_ARRAY_BINDING_THRESHOLD"))
             .and_then(|p| p["value"].as_u64())
             .filter(|v| *v > 0);
         Ok(Client { agent, base: cfg.base_url.clone(), token, sequence: 0, bind_threshold })
@@ -307,7 +306,10 @@ mod tests {
 
     #[test]
     fn a_failure_says_code_and_message() {
-        let e = failure("statement", &json!({"success": false, "code": "002003", "message": "no table"}));
+        let e = failure(
+            "statement",
+            &json!({"success": false, "code": "002003", "message": "no table"}),
+        );
         assert_eq!(e.to_string(), "snowflake statement failed: 002003: no table");
     }
 }

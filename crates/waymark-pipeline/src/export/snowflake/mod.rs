@@ -304,9 +304,7 @@ fn text(v: &Value) -> Option<String> {
         Value::Float(f) => Some(format!("{f:?}")),
         Value::Text(t) => Some(t.clone()),
         // Zoneless UTC (TIMESTAMP_NTZ): `YYYY-MM-DD HH:MM:SS.ffffff`.
-        Value::Timestamp(t) => {
-            Some(format_utc(*t).trim_end_matches('Z').replacen('T', " ", 1))
-        }
+        Value::Timestamp(t) => Some(format_utc(*t).trim_end_matches('Z').replacen('T', " ", 1)),
         Value::TextList(l) => Some(serde_json::to_string(l).unwrap_or_else(|_| "[]".into())),
     }
 }
@@ -418,8 +416,14 @@ mod tests {
 
     #[test]
     fn values_are_staged_as_text() {
-        assert_eq!(text(&Value::Timestamp(1_700_000_000_123_456)).unwrap(), "2023-11-14 22:13:20.123456");
-        assert_eq!(text(&Value::TextList(vec!["a".into(), "b\"".into()])).unwrap(), r#"["a","b\""]"#);
+        assert_eq!(
+            text(&Value::Timestamp(1_700_000_000_123_456)).unwrap(),
+            "2023-11-14 22:13:20.123456"
+        );
+        assert_eq!(
+            text(&Value::TextList(vec!["a".into(), "b\"".into()])).unwrap(),
+            r#"["a","b\""]"#
+        );
         assert_eq!(text(&Value::Float(2.0)).unwrap(), "2.0");
         assert_eq!(text(&Value::Null), None);
     }

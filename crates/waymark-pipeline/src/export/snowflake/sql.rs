@@ -276,7 +276,8 @@ mod tests {
     #[test]
     fn the_audit_merge_never_blanks_and_inserts_only_the_others() {
         let audit = target(ExportTable::Runs).unwrap().merge();
-        assert!(audit.contains("\"ERROR_MESSAGE\" = COALESCE(S.\"ERROR_MESSAGE\", T.\"ERROR_MESSAGE\")"));
+        assert!(audit
+            .contains("\"ERROR_MESSAGE\" = COALESCE(S.\"ERROR_MESSAGE\", T.\"ERROR_MESSAGE\")"));
         assert!(!audit.contains("\"RUN_KEY\" = COALESCE"), "the key is not updated");
         let events = target(ExportTable::Events).unwrap().merge();
         assert!(events.contains("WHEN NOT MATCHED THEN INSERT"));
