@@ -12,6 +12,7 @@
 
 #[cfg(feature = "parquet")]
 pub mod parquet;
+pub mod snowflake;
 mod text;
 
 use std::fs::File;

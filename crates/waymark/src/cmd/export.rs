@@ -1,12 +1,15 @@
 //! `waymark export`: a table of the store to CSV, JSON lines or Parquet, to a file or stdout;
 //! `--since-last NAME` exports only what is new since the last export of that name (see
-//! `waymark_pipeline::export` for how a kill and a rerun still give each row exactly once).
+//! `waymark_pipeline::export` for how a kill and a rerun still give each row exactly once);
+//! `--to snowflake://…` loads the warehouse tables into Snowflake, exactly once
+//! (`waymark_pipeline::export::snowflake`).
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
+use waymark_pipeline::export::snowflake::{self, SnowflakeConfig};
 use waymark_pipeline::export::{export, ExportJob, Format};
 use waymark_store::{ExportFilter, ExportTable};
 
@@ -41,12 +44,19 @@ pub(crate) enum FormatArg {
 
 #[derive(Debug, Args)]
 pub(crate) struct ExportArgs {
-    /// The table.
+    /// The table (with `--to snowflake://`: only this one of events, runs, scan-results;
+    /// all three when left out).
     #[arg(value_enum)]
-    pub(crate) table: TableArg,
-    /// The format.
-    #[arg(long, value_enum)]
-    pub(crate) format: FormatArg,
+    pub(crate) table: Option<TableArg>,
+    /// The format (files and stdout).
+    #[arg(long, value_enum, required_unless_present = "to")]
+    pub(crate) format: Option<FormatArg>,
+    /// Load into a warehouse instead:
+    /// `snowflake://USER@ACCOUNT/DATABASE/SCHEMA?warehouse=W&role=R` (the password from
+    /// WAYMARK_SNOWFLAKE_PASSWORD or `password_file=PATH`). Each row is loaded once: what was
+    /// loaded is tracked in the store.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["format", "output", "since_last", "system", "status", "since", "until"])]
+    pub(crate) to: Option<String>,
     /// Write to this file (whole, then renamed into place) instead of stdout.
     #[arg(long, short)]
     pub(crate) output: Option<PathBuf>,
@@ -70,19 +80,29 @@ pub(crate) struct ExportArgs {
     pub(crate) until: Option<i64>,
 }
 
-pub(crate) fn run(g: &Global, args: &ExportArgs) -> anyhow::Result<ExitCode> {
-    let mut store = open_store_for_query(g)?;
-    let table = match args.table {
+fn table_of(arg: TableArg) -> ExportTable {
+    match arg {
         TableArg::Events => ExportTable::Events,
         TableArg::Runs => ExportTable::Runs,
         TableArg::ScanResults => ExportTable::ScanResults,
         TableArg::DeadLetters => ExportTable::DeadLetters,
         TableArg::Orphans => ExportTable::Orphans,
+    }
+}
+
+pub(crate) fn run(g: &Global, args: &ExportArgs) -> anyhow::Result<ExitCode> {
+    if let Some(url) = &args.to {
+        return to_warehouse(g, args, url);
+    }
+    let mut store = open_store_for_query(g)?;
+    let Some(table) = args.table.map(table_of) else {
+        anyhow::bail!("name the table to export (events, runs, scan-results, ...)");
     };
     let format = match args.format {
-        FormatArg::Csv => Format::Csv,
-        FormatArg::Jsonl => Format::Jsonl,
-        FormatArg::Parquet => Format::Parquet,
+        Some(FormatArg::Csv) => Format::Csv,
+        Some(FormatArg::Jsonl) => Format::Jsonl,
+        Some(FormatArg::Parquet) => Format::Parquet,
+        None => anyhow::bail!("--format is needed"),
     };
     if matches!(format, Format::Parquet) && args.output.is_none() {
         anyhow::bail!("--format parquet needs --output FILE (a Parquet file is not a stream)");
@@ -116,6 +136,28 @@ pub(crate) fn run(g: &Global, args: &ExportArgs) -> anyhow::Result<ExitCode> {
             table.name(),
             crate::output::clean(&summary.target),
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--to snowflake://…`: the warehouse tables loaded into Snowflake.
+fn to_warehouse(g: &Global, args: &ExportArgs, url: &str) -> anyhow::Result<ExitCode> {
+    let cfg = SnowflakeConfig::from_url(url, &|name| std::env::var(name).ok())?;
+    let mut store = open_store_for_query(g)?;
+    let tables: Vec<ExportTable> = args.table.map(table_of).into_iter().collect();
+    let loads = snowflake::load(&mut store, &cfg, &tables)?;
+    if !g.quiet {
+        for l in &loads {
+            let range = if l.upto > l.since {
+                format!("sequence {}..={}", l.since + 1, l.upto)
+            } else {
+                "nothing new since the last load".to_owned()
+            };
+            eprintln!(
+                "loaded {} rows into {} ({} inserted, {} updated; {range})",
+                l.rows, l.table, l.inserted, l.updated
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
