@@ -36,7 +36,8 @@ fn configs() -> &'static [Config; 2] {
 ///
 /// Header bits: 0 picks the configuration, 1–2 the number of sources the records are dealt
 /// to, 3 Kafka mode (an empty record is an empty message, not a blank line), 4 the framer's
-/// handling of long records (cut to a head, as `LineReader` does). The remaining bits pick
+/// handling of long records (cut to a head, as `LineReader` does; a `\r` at the end does not
+/// count). The remaining bits pick
 /// where the run "crashes": the records before it go through one processor, the rest through
 /// a new one restored from what the store would hold, and the changes must be the same as
 /// those of one uninterrupted run.
@@ -52,7 +53,7 @@ pub fn record(data: &[u8]) {
             let origin = Origin { source: 1 + i as u32 % sources, position: i as u64 };
             if kafka && r.is_empty() {
                 p.empty(origin, batch);
-            } else if framed && r.len() > config.ingest.max_line_bytes {
+            } else if framed && record_len(r) > config.ingest.max_line_bytes {
                 p.oversized(origin, &r[..16.min(r.len())], r.len() as u64, batch);
             } else {
                 p.record(origin, r, batch);
