@@ -361,8 +361,11 @@ fn serve_stopped_by_sigterm_under_load_exits_cleanly_and_restarts_lose_and_doubl
     let app = logs.join("app.log");
     let config = dir.write(
         "serve.toml",
-        format!("[[source]]\ntype = \"file\"\nname = \"flows\"\npaths = [\"{}/*\"]\n", logs.display())
-            .as_bytes(),
+        format!(
+            "[[source]]\ntype = \"file\"\nname = \"flows\"\npaths = [\"{}/*\"]\n",
+            logs.display()
+        )
+        .as_bytes(),
     );
     // The documented bound: the grace period for requests in hand, and the file source's
     // current poll (a batch of a few thousand lines) to commit.
