@@ -508,7 +508,7 @@ impl<'a> Chunked<'a> {
 impl std::io::Read for Chunked<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let r = self.next();
-        if r % 11 == 0 {
+        if r.is_multiple_of(11) {
             return Err(std::io::ErrorKind::Interrupted.into());
         }
         let size = match r % 4 {
