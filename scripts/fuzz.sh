@@ -77,6 +77,12 @@ seeds() {
             case $t in
                 audit_*) seed "$work/seeds/$t" "$doc" ;;
                 scan) seed "$work/seeds/scan" "$doc" '\0' ;;
+                # Header: line limit, head kept, read-size seed (2 bytes), restart cut.
+                lines)
+                    seed "$work/seeds/lines" "$doc" '\004\377\001\000\200'
+                    seed "$work/seeds/lines" "$doc" '\240\010\007\000\100'
+                    ;;
+                lineage) case $doc in *.json) seed "$work/seeds/lineage" "$doc" ;; esac ;;
             esac
         done
     done < <(documents)
@@ -99,6 +105,17 @@ seeds() {
     for doc in "$shared/formats.md" "$shared/seeds/004_7f70848ac1eec3ef.txt"; do
         if [ -f "$doc" ]; then seed "$work/seeds/record" "$doc" '\0'; fi
     done
+    # OpenLineage RunEvents as clients post them (START, COMPLETE with statistics, FAIL with
+    # an error facet, ABORT of a child run), and framer inputs with CRLF and long lines.
+    local ev=$work/event.json kind
+    for kind in START COMPLETE FAIL ABORT RUNNING; do
+        printf '{"eventType":"%s","eventTime":"2025-05-04T10:30:00.5Z","run":{"runId":"0190-ab-%s","facets":{"errorMessage":{"message":"relation \\"orders\\" does not exist","programmingLanguage":"SQL"},"parent":{"run":{"runId":"p-1"},"job":{"namespace":"airflow","name":"dag.task"}}}},"job":{"namespace":"dbt","name":"shop.orders","facets":{"jobType":{"integration":"DBT","jobType":"JOB","processingType":"BATCH"}}},"inputs":[{"namespace":"duckdb","name":"raw.orders","inputFacets":{"inputStatistics":{"rowCount":120}}}],"outputs":[{"namespace":"duckdb","name":"main.orders","outputFacets":{"outputStatistics":{"rowCount":118}}}],"producer":"https://github.com/OpenLineage/OpenLineage","schemaURL":"https://openlineage.io/spec/2-0-2/OpenLineage.json#/definitions/RunEvent"}\n' "$kind" "$kind" >"$ev"
+        seed "$work/seeds/lineage" "$ev"
+    done
+    printf 'a\r\nbb\n\r\n\nccc\r\n%s\nlast' "$(head -c 300 /dev/zero | tr '\0' x)" >"$ev"
+    seed "$work/seeds/lines" "$ev" '\020\003\011\000\177'
+    seed "$work/seeds/lines" "$ev" '\007\377\012\000\377'
+    rm -f "$ev"
     local toml
     for toml in "$root"/crates/waymark-core/src/config/*.toml; do
         seed "$work/seeds/config" "$toml"
@@ -152,7 +169,7 @@ case $cmd in
         mapfile -t all < <(targets)
         # From the seeds alone, so that the time does not grow with what long runs found.
         rm -rf "$work/short-corpus"
-        run "$work/short-corpus" "${WAYMARK_FUZZ_SECS:-5}" "${all[@]}"
+        run "$work/short-corpus" "${WAYMARK_FUZZ_SECS:-4}" "${all[@]}"
         ;;
     long)
         build

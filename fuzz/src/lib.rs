@@ -36,7 +36,8 @@ fn configs() -> &'static [Config; 2] {
 ///
 /// Header bits: 0 picks the configuration, 1–2 the number of sources the records are dealt
 /// to, 3 Kafka mode (an empty record is an empty message, not a blank line), 4 the framer's
-/// handling of long records (cut to a head, as `LineReader` does). The remaining bits pick
+/// handling of long records (cut to a head, as `LineReader` does; a `\r` at the end does not
+/// count). The remaining bits pick
 /// where the run "crashes": the records before it go through one processor, the rest through
 /// a new one restored from what the store would hold, and the changes must be the same as
 /// those of one uninterrupted run.
@@ -52,7 +53,7 @@ pub fn record(data: &[u8]) {
             let origin = Origin { source: 1 + i as u32 % sources, position: i as u64 };
             if kafka && r.is_empty() {
                 p.empty(origin, batch);
-            } else if framed && r.len() > config.ingest.max_line_bytes {
+            } else if framed && record_len(r) > config.ingest.max_line_bytes {
                 p.oversized(origin, &r[..16.min(r.len())], r.len() as u64, batch);
             } else {
                 p.record(origin, r, batch);
@@ -336,4 +337,249 @@ fn check_row(system_type: &str, row: &AuditRow) {
         assert_eq!(distinct.len(), list.len(), "a name listed twice: {list:?}");
         assert!(list.iter().all(|n| !n.trim().is_empty() && n.len() <= audit::MAX_NAME));
     }
+}
+
+/// The line framer (`waymark_pipeline::lines::LineReader`): the input read in chunks whose
+/// sizes the input picks (with interrupted reads among them) gives exactly the frames of a
+/// plain split of the whole input at `\n`; offsets follow each other without gap or overlap;
+/// the length limit holds; and a reader stopped at an unterminated tail (a file still being
+/// written) and started again at the tail's offset over the grown input loses and doubles
+/// nothing.
+///
+/// Header bytes: 0 the line limit (small, around the 4 KiB block floor, or huge), 1 how much
+/// of an oversized line is kept, 2–3 the seed of the read sizes, 4 where the input is cut for
+/// the restart; the rest is the input.
+pub fn lines(data: &[u8]) {
+    let Some((header, input)) = data.split_first_chunk::<5>() else { return };
+    let max = match header[0] & 7 {
+        0..=3 => usize::from(header[0] >> 3),
+        4 => 4095,
+        5 => 4096,
+        6 => 300 * 1024,
+        _ => usize::MAX,
+    };
+    let head_keep = match header[1] {
+        255 => DEAD_LETTER_MAX_RAW,
+        n => usize::from(n),
+    };
+    let seed = u32::from(u16::from_le_bytes([header[2], header[3]]));
+    let start = u64::from(header[4]) * 1000;
+    let expected = plain_frames(input, start, max, head_keep);
+
+    let whole = read_frames(Chunked::new(input, seed), start, max, head_keep, false);
+    assert_eq!(whole.frames, expected, "chunked framing differs from a plain split");
+    assert_eq!(whole.end, start + input.len() as u64, "the reader's final offset");
+    for f in &whole.frames {
+        match f {
+            Owned::Line(_, bytes) | Owned::Tail(_, bytes) => {
+                assert!(record_len(bytes) <= max, "a line of {} bytes over {max}", bytes.len());
+                assert!(!bytes.contains(&b'\n'), "a newline inside a frame");
+            }
+            Owned::Oversized(_, head, len, _) => {
+                assert!(*len > max as u64 && head.len() == head_keep.min(*len as usize));
+            }
+        }
+    }
+
+    // A file being written: only the first `cut` bytes exist at the first read, which stops
+    // at an unterminated tail (held, not consumed, as `ingest` does for a file); the next
+    // read starts at the tail's offset over the whole input.
+    let cut = usize::from(header[4]) * input.len() / 255;
+    let first = read_frames(Chunked::new(&input[..cut], seed), start, max, head_keep, true);
+    let held = usize::try_from(first.end - start).expect("an offset inside the input");
+    assert!(held <= cut, "consumed past what was written");
+    let rest =
+        read_frames(Chunked::new(&input[held..], seed ^ 0x5a5a), first.end, max, head_keep, false);
+    let mut resumed = first.frames;
+    resumed.extend(rest.frames);
+    assert_eq!(resumed, expected, "a restart at a held tail (byte {held}) lost or doubled a line");
+}
+
+/// A frame with its bytes owned, for comparison.
+#[derive(Debug, PartialEq, Eq)]
+enum Owned {
+    Line(u64, Vec<u8>),
+    Oversized(u64, Vec<u8>, u64, bool),
+    Tail(u64, Vec<u8>),
+}
+
+/// What the framer promises, computed from the whole input at once: a `\n` ends a line (a
+/// `\r` before it stays in the line: the processor strips it, so it does not count towards the
+/// limit), a line over `max` bytes is oversized with its first `head_keep` bytes, and bytes
+/// after the last `\n` are a tail.
+fn plain_frames(input: &[u8], start: u64, max: usize, head_keep: usize) -> Vec<Owned> {
+    let mut out = Vec::new();
+    let mut offset = start;
+    let pieces: Vec<&[u8]> = input.split(|&b| b == b'\n').collect();
+    let last = pieces.len() - 1;
+    for (i, piece) in pieces.into_iter().enumerate() {
+        let terminated = i < last;
+        if !terminated && piece.is_empty() {
+            break;
+        }
+        out.push(if record_len(piece) > max {
+            let head = piece[..head_keep.min(piece.len())].to_vec();
+            Owned::Oversized(offset, head, piece.len() as u64, terminated)
+        } else if terminated {
+            Owned::Line(offset, piece.to_vec())
+        } else {
+            Owned::Tail(offset, piece.to_vec())
+        });
+        offset += piece.len() as u64 + u64::from(terminated);
+    }
+    out
+}
+
+/// A line's length as a record: without one `\r` at its end.
+fn record_len(line: &[u8]) -> usize {
+    line.strip_suffix(b"\r").unwrap_or(line).len()
+}
+
+struct Framed {
+    frames: Vec<Owned>,
+    /// The offset after the last frame consumed.
+    end: u64,
+}
+
+/// Every frame of `reader`, checking that each starts where the previous one ended. With
+/// `hold_tail`, reading stops before an unterminated frame (which is not consumed).
+fn read_frames(
+    reader: Chunked<'_>,
+    start: u64,
+    max: usize,
+    head_keep: usize,
+    hold_tail: bool,
+) -> Framed {
+    use waymark_pipeline::lines::{Frame, LineReader};
+    let mut r = LineReader::new(reader, start, max, head_keep);
+    let mut frames = Vec::new();
+    let mut end = start;
+    loop {
+        let before = r.offset();
+        let Some(frame) = r.next_frame().expect("reads never fail") else { break };
+        let (owned, offset, consumed) = match frame {
+            Frame::Line { offset, bytes } => {
+                (Owned::Line(offset, bytes.to_vec()), offset, bytes.len() as u64 + 1)
+            }
+            Frame::Oversized { offset, head, len, terminated } => (
+                Owned::Oversized(offset, head, len, terminated),
+                offset,
+                len + u64::from(terminated),
+            ),
+            Frame::Tail { offset, bytes } => {
+                (Owned::Tail(offset, bytes.to_vec()), offset, bytes.len() as u64)
+            }
+        };
+        assert_eq!(offset, before, "a frame does not start where the previous one ended");
+        assert_eq!(r.offset(), offset + consumed, "the offset after a frame");
+        let unterminated = matches!(owned, Owned::Tail(..) | Owned::Oversized(.., false));
+        if hold_tail && unterminated {
+            return Framed { frames, end };
+        }
+        frames.push(owned);
+        end = r.offset();
+    }
+    assert!(r.next_frame().expect("reads never fail").is_none(), "a frame after the end");
+    assert_eq!(r.offset(), end, "the offset moved after the end");
+    Framed { frames, end }
+}
+
+/// A reader that hands out its input in chunks of pseudo-random sizes (1 byte to 4 KiB,
+/// mostly small), now and then failing with `Interrupted` as a signal would.
+struct Chunked<'a> {
+    rest: &'a [u8],
+    state: u32,
+}
+
+impl<'a> Chunked<'a> {
+    fn new(input: &'a [u8], seed: u32) -> Chunked<'a> {
+        Chunked { rest: input, state: seed.wrapping_mul(2_654_435_761) | 1 }
+    }
+
+    fn next(&mut self) -> u32 {
+        // xorshift32
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 17;
+        self.state ^= self.state << 5;
+        self.state
+    }
+}
+
+impl std::io::Read for Chunked<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let r = self.next();
+        if r.is_multiple_of(11) {
+            return Err(std::io::ErrorKind::Interrupted.into());
+        }
+        let size = match r % 4 {
+            0 => 1 + (r >> 8) % 4,
+            1 => 1 + (r >> 8) % 64,
+            2 => 1 + (r >> 8) % 1024,
+            _ => 4096,
+        };
+        let n = (size as usize).min(buf.len()).min(self.rest.len());
+        buf[..n].copy_from_slice(&self.rest[..n]);
+        self.rest = &self.rest[n..];
+        Ok(n)
+    }
+}
+
+/// The OpenLineage event parser: any body is a run or an error with a message, never a panic;
+/// a run's key, row and status agree with the event; the row is bounded like every audit
+/// row; and the event written back out as JSON reads as the same run.
+pub fn lineage(data: &[u8]) {
+    use waymark_core::audit::RunStatus;
+    use waymark_core::lineage::{parse_run_event, SYSTEM_TYPE};
+    let run = match parse_run_event(data) {
+        Ok(run) => run,
+        Err(e) => {
+            assert!(!e.message.is_empty(), "an error without a message");
+            // The same body read again gives the same refusal.
+            assert_eq!(parse_run_event(data).err(), Some(e));
+            return;
+        }
+    };
+    let row = &run.row;
+    check_row(SYSTEM_TYPE, row);
+    let key_id = run.run_key.strip_prefix("OPENLINEAGE|").expect("the key names the system");
+    assert!(!key_id.is_empty() && key_id.trim() == key_id, "run key `{}`", run.run_key);
+    let run_id = row.run_id.as_deref().expect("a run has its id");
+    assert!(!run_id.is_empty() && key_id.starts_with(run_id), "run id `{run_id}`, key `{key_id}`");
+    if key_id.len() <= audit::MAX_NAME {
+        assert_eq!(run_id, key_id, "the row's run id and the key differ");
+    }
+    assert!(row.folder_name.is_some(), "no namespace");
+    assert!(row.workflow_name.as_deref().is_some_and(|w| !w.is_empty()), "no job name");
+    let (status, start, end) = match run.event_type.as_str() {
+        "START" => (RunStatus::Running, true, false),
+        "RUNNING" => (RunStatus::Running, false, false),
+        "COMPLETE" => (RunStatus::Success, false, true),
+        "FAIL" | "ABORT" => (RunStatus::Failure, false, true),
+        "OTHER" => (RunStatus::Unknown, false, false),
+        other => panic!("event type `{other}` accepted"),
+    };
+    assert_eq!(row.status, status, "status of a {} event", run.event_type);
+    assert_eq!((row.start_time.is_some(), row.end_time.is_some()), (start, end), "times");
+    if run.event_type == "ABORT" {
+        assert!(row.error_message.is_some(), "an abort without an error");
+    }
+    let kept = format!("openlineage_{}", run.event_type.to_ascii_lowercase());
+    assert!(row.extra.contains_key(&kept), "the event is not kept under {kept}");
+    let _ = row.to_json();
+    assert_eq!(&audit::merge_rows(row, row), row, "a row merged with itself changed");
+
+    // Written back out: the same run (the kept event compared after one more round, as a
+    // float's text may read back one unit off).
+    let event: serde_json::Value = serde_json::from_slice(data).expect("a run's body is JSON");
+    let once = serde_json::to_vec(&event).expect("JSON writes");
+    let again = parse_run_event(&once).unwrap_or_else(|e| panic!("rewritten event refused: {e}"));
+    let without = |r: &waymark_core::lineage::LineageRun| {
+        let mut r = r.clone();
+        r.row.extra.remove(&kept);
+        r
+    };
+    assert_eq!(without(&again), without(&run), "the rewritten event reads differently");
+    let twice: serde_json::Value = serde_json::from_slice(&once).expect("written JSON reads");
+    let twice = parse_run_event(&serde_json::to_vec(&twice).expect("JSON writes")).expect("again");
+    assert_eq!(twice, again, "the event's second rewrite reads differently");
 }

@@ -1,7 +1,7 @@
 //! Framing: a byte stream into lines, each with the offset of its first byte.
 //!
-//! Reads large blocks and splits them with `memchr`. A line longer than the limit is never
-//! held whole: its head is kept for the dead letter and the rest skipped up to the newline.
+//! Reads large blocks and splits them with `memchr`. A line longer than the limit (not counting
+//! a `\r` before its `\n`, which the processor strips) is never held whole: its head is kept for the dead letter and the rest skipped up to the newline.
 //! A last line without a newline is returned as [`Frame::Tail`] so the caller can decide
 //! whether it is complete (stdin at its end) or still being written (a file).
 
@@ -66,9 +66,13 @@ impl<R: Read> LineReader<R> {
     pub fn next_frame(&mut self) -> io::Result<Option<Frame<'_>>> {
         loop {
             let pending = &self.buf[self.start..self.end];
-            if let Some((off, _, len)) = self.skipping.as_mut() {
-                let _ = off;
-                match memchr::memchr(b'\n', pending) {
+            if let Some((_, head, len)) = self.skipping.as_mut() {
+                let newline = memchr::memchr(b'\n', pending);
+                // The head is the line's first `head_keep` bytes whatever the reads' sizes
+                // (the line went over the limit with fewer in hand when `max < head_keep`).
+                let room = self.head_keep.saturating_sub(head.len());
+                head.extend_from_slice(&pending[..room.min(newline.unwrap_or(pending.len()))]);
+                match newline {
                     Some(i) => {
                         *len += i as u64;
                         let (offset, head, len) = self.skipping.take().unwrap_or_default();
@@ -86,7 +90,7 @@ impl<R: Read> LineReader<R> {
                 let (s, e) = (self.start, self.start + i);
                 self.start = e + 1;
                 self.offset += i as u64 + 1;
-                if i > self.max {
+                if over(&self.buf[s..e], self.max) {
                     let head = self.buf[s..s + self.head_keep.min(i)].to_vec();
                     return Ok(Some(Frame::Oversized {
                         offset,
@@ -96,7 +100,7 @@ impl<R: Read> LineReader<R> {
                     }));
                 }
                 return Ok(Some(Frame::Line { offset, bytes: &self.buf[s..e] }));
-            } else if pending.len() > self.max {
+            } else if over(pending, self.max) {
                 let head = pending[..self.head_keep.min(pending.len())].to_vec();
                 self.skipping = Some((self.offset, head, pending.len() as u64));
                 self.start = self.end;
@@ -155,6 +159,13 @@ impl<R: Read> LineReader<R> {
     }
 }
 
+/// Whether `line` (a line without its `\n`, or the start of one) is over `max`. A `\r` at its
+/// end is not counted: before the `\n` it belongs to the terminator (the processor strips it
+/// and holds the rest to the same limit), so a CRLF line is held to the same limit as an LF one.
+fn over(line: &[u8], max: usize) -> bool {
+    line.len() > max && !(line.len() - 1 == max && line.last() == Some(&b'\r'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,5 +222,48 @@ mod tests {
         assert_eq!(frames(&input, 8), ["L100:ok", "O103:xx:10000", "L10104:next", "end10109"]);
         assert_eq!(frames(b"123456789", 8), ["O100:12:9!", "end109"]);
         assert_eq!(frames(b"12345678\n", 8), ["L100:12345678", "end109"]);
+    }
+
+    /// Found by the `lines` fuzz target (issue 16): with a limit below `head_keep`, the head of
+    /// an oversized line was what the buffer held when the line went over the limit, so it
+    /// depended on the sizes of the reads; it is now the line's first `head_keep` bytes.
+    #[test]
+    fn fuzz_regression_oversized_head_does_not_depend_on_read_sizes() {
+        struct Chunks<'a>(&'a [u8], usize);
+        impl Read for Chunks<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = buf.len().min(self.1).min(self.0.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        for input in [&b"Compiling code\nok\n"[..], b"Compiling code"] {
+            for chunk in [1, 3, 7, 4096] {
+                let mut r = LineReader::new(Chunks(input, chunk), 0, 4, 10);
+                match r.next_frame().unwrap() {
+                    Some(Frame::Oversized { head, len: 14, .. }) => {
+                        assert_eq!(head, b"Compiling ", "reads of {chunk} bytes")
+                    }
+                    other => panic!("reads of {chunk} bytes: {other:?}"),
+                }
+            }
+        }
+    }
+
+    /// Found while writing the `lines` fuzz target's reference (issue 16): a CRLF line whose
+    /// record (without `\r\n`) is exactly the limit was cut as oversized, where the same line
+    /// with LF was kept.
+    #[test]
+    fn fuzz_regression_crlf_line_at_the_limit_is_kept() {
+        assert_eq!(frames(b"12345678\r\nx\n", 8), ["L100:12345678\r", "L110:x", "end112"]);
+        assert_eq!(frames(b"12345678\r", 8), ["T100:12345678\r", "end109"]);
+        assert_eq!(frames(b"123456789\r\n", 8), ["O100:12:10", "end111"]);
+        assert_eq!(frames(b"12345678\r\r\n", 8), ["O100:12:10", "end111"]);
+        // Across the 4 KiB block floor, read a few bytes at a time.
+        let mut long = vec![b'y'; 5000];
+        long.extend(b"\r\n");
+        assert_eq!(frames(&long, 5000).len(), 2, "{:?}", &frames(&long, 5000)[1..]);
+        assert!(frames(&long, 4999)[0].starts_with("O100:yy:5001"));
     }
 }
