@@ -19,16 +19,21 @@ const EVENT_FROM: &str =
 
 impl EventStore for SqliteStore {
     fn source(&mut self, kind: &str, name: &str) -> Result<SourceRow> {
+        const SELECT: &str =
+            "SELECT id, kind, name, position, identity, watermark_us FROM sources \
+                              WHERE kind = ?1 AND name = ?2";
+        // A known source is only read: taking the write lock to find it would make every run
+        // that continues a file wait behind another writer before it has anything to write.
+        if let Some(row) =
+            self.conn.query_row(SELECT, params![kind, name], source_row).optional()?
+        {
+            return Ok(row);
+        }
         self.conn.execute(
             "INSERT INTO sources (kind, name) VALUES (?1, ?2) ON CONFLICT (kind, name) DO NOTHING",
             params![kind, name],
         )?;
-        let row = self.conn.query_row(
-            "SELECT id, kind, name, position, identity, watermark_us FROM sources WHERE kind = ?1 AND name = ?2",
-            params![kind, name],
-            source_row,
-        )?;
-        Ok(row)
+        Ok(self.conn.query_row(SELECT, params![kind, name], source_row)?)
     }
 
     fn retire_source(&mut self, id: u32) -> Result<()> {
