@@ -714,14 +714,16 @@ fn serve_runs_kafka_and_scan_sources_and_reload_adds_one_without_touching_the_ot
     });
     let runs = server.json("/api/v1/runs");
     assert_eq!(runs["items"][0]["status"], "FAILURE", "{runs}");
-    let metrics = server.get("/metrics").text();
+    // The lag comes with librdkafka's statistics, once a second: wait for the next ones.
     for needle in [
         "waymark_events_stored_total{source=\"bus\"}",
         "waymark_kafka_lag_messages{source=\"bus\",topic=\"raw-logs\",partition=",
         "waymark_batch_commit_seconds_bucket",
         "waymark_scan_matches_total{source=\"etl\"}",
     ] {
-        assert!(metrics.contains(needle), "{needle} missing from /metrics:\n{metrics}");
+        wait_until(&format!("{needle} in /metrics"), 30, || {
+            server.get("/metrics").text().contains(needle)
+        });
     }
 
     // A good reload adds a source; the others keep running where they are.
