@@ -38,7 +38,7 @@ pub(crate) fn run(g: &Global, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     );
     let mut store = open_store(g)?;
     let report = ingest(&config, &mut store, &[Input::File(log.clone())])?;
-    println!("\ningested into {}:", g.db.display());
+    println!("\ningested into {}:", crate::context::shown_db(g));
     let mut out = std::io::stdout().lock();
     print_summary(&mut out, &report)?;
     if report.counts.records == 0 {

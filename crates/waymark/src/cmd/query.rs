@@ -301,7 +301,7 @@ pub(crate) fn status(g: &Global, args: &StatusArgs) -> anyhow::Result<ExitCode> 
         writeln!(out)?;
         return Ok(ExitCode::SUCCESS);
     }
-    writeln!(out, "store {}", g.db.display())?;
+    writeln!(out, "store {}", crate::context::shown_db(g))?;
     let rows = [
         ("events", s.events),
         ("failures", s.failures),

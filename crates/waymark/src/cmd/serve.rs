@@ -63,7 +63,7 @@ pub(crate) fn run(g: &Global, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let token = token(args)?;
     let store = StoreHandle::open(&g.db)
-        .with_context(|| format!("cannot open the store {}", g.db.display()))?;
+        .with_context(|| format!("cannot open the store {}", crate::context::shown_db(g)))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("serve")
