@@ -210,5 +210,49 @@ fn the_warehouse_tables_equal_waymarks_after_kills_and_reruns() {
     let said = load(&d, &killed);
     assert!(said.contains("into LOGSCAN_RESULTS ("), "{said}");
     compare(&d, &fs, "KILLED");
+
+    // `serve` with a `[[sink]] type = "snowflake"` loads the same tables by itself, each round
+    // only what is new.
+    let config = d.write(
+        "serve.toml",
+        format!(
+            "[[sink]]\ntype = \"snowflake\"\nname = \"wh\"\nurl = \"{}\"\ninterval_secs = 1\n",
+            fs.url("SERVED", "")
+        )
+        .as_bytes(),
+    );
+    let mut serve = d
+        .cmd()
+        .env("WAYMARK_SNOWFLAKE_PASSWORD", "test")
+        .arg("--config")
+        .arg(&config)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let loaded = |d: &Dir| {
+        util::count(
+            &d.db(),
+            "SELECT count(DISTINCT table_name) FROM export_log WHERE name LIKE '%/SERVED'",
+        )
+    };
+    let t = std::time::Instant::now();
+    while loaded(&d) < 3 {
+        assert!(t.elapsed().as_secs() < 120, "serve's sink did not load the three tables");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let last = util::count(&d.db(), "SELECT max(id) FROM export_log WHERE name LIKE '%/SERVED'");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let again = util::count(
+        &d.db(),
+        &format!(
+            "SELECT count(*) FROM export_log WHERE name LIKE '%/SERVED' AND id > {last} AND rows > 0"
+        ),
+    );
+    assert_eq!(again, 0, "the rounds after the first find nothing new to load");
+    let _ = serve.kill();
+    let _ = serve.wait();
+    compare(&d, &fs, "SERVED");
     let _ = std::io::stderr().flush();
 }

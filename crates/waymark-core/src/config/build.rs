@@ -54,6 +54,7 @@ impl Config {
         let scan = super::scan::build(&raw.scan, &ingest.timezone, c);
         let audit = crate::audit::AuditConfig::build(&raw.audit, c);
         super::source::validate(&raw.sources, c);
+        super::source::validate_sinks(&raw.sinks, c);
         let alert = crate::alert::AlertConfig::build(&raw.expect, &raw.alert, c);
         Config { raw, ingest, parsers, scan, audit, alert }
     }

@@ -21,7 +21,7 @@ pub use build::{Config, IngestConfig, BUILTIN_NAME};
 pub(crate) use error::Collector;
 pub use error::{ConfigError, ConfigErrors};
 pub use scan::{ScanRuleRaw, ScanSection, SystemSignatureRaw};
-pub use source::SourceRaw;
+pub use source::{SinkRaw, SourceRaw};
 
 /// The built-in configuration: the four seed systems, scan rule packs and audit mappings.
 /// It is one document kept in three files, one per concern.
@@ -55,6 +55,9 @@ pub struct RawConfig {
     /// What `serve` reads continuously (none: `serve` only answers).
     #[serde(default, rename = "source", skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<SourceRaw>,
+    /// Where `serve` loads the store continuously (Snowflake).
+    #[serde(default, rename = "sink", skip_serializing_if = "Vec::is_empty")]
+    pub sinks: Vec<SinkRaw>,
     /// What should happen and by when: flow shapes and run schedules.
     #[serde(default)]
     pub expect: crate::alert::config::ExpectSection,
@@ -230,6 +233,7 @@ impl RawConfig {
         self.version = user.version.or(self.version);
         // Sources are the user's alone: there are no built-in ones.
         self.sources = user.sources;
+        self.sinks = user.sinks;
         self
     }
 }

@@ -105,3 +105,68 @@ pub(crate) fn validate(sources: &[SourceRaw], c: &mut Collector<'_>) {
         c.push("source", None, "at most one source of type `openlineage` (one receiver path)");
     }
 }
+
+/// One `[[sink]]` table: where `waymark serve` loads the store continuously.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SinkRaw {
+    /// Snowflake, as `waymark export --to URL` (each round loads what is new since the last).
+    Snowflake {
+        /// A name for logs and metrics (default: `snowflake-<n>`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// `snowflake://USER@ACCOUNT/DATABASE/SCHEMA?warehouse=…` (no password in it).
+        url: String,
+        /// Seconds between loads (default 300).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        interval_secs: Option<u64>,
+    },
+}
+
+impl SinkRaw {
+    /// The sink's name: the one given, else `snowflake-<index>`.
+    pub fn name(&self, index: usize) -> String {
+        let SinkRaw::Snowflake { name, .. } = self;
+        name.clone().unwrap_or_else(|| format!("snowflake-{index}"))
+    }
+}
+
+/// Checks the sinks: a `snowflake://` URL, positive intervals, unique names.
+pub(crate) fn validate_sinks(sinks: &[SinkRaw], c: &mut Collector<'_>) {
+    let mut names: Vec<String> = Vec::new();
+    for (i, s) in sinks.iter().enumerate() {
+        let at = |field: &str| format!("sink[{i}].{field}");
+        let name = s.name(i);
+        if names.contains(&name) {
+            c.push(at("name"), None, format!("the name `{name}` is used by another sink"));
+        }
+        names.push(name);
+        let SinkRaw::Snowflake { url, interval_secs, .. } = s;
+        if !url.starts_with("snowflake://") {
+            c.push(at("url"), None, "must be a snowflake:// URL");
+        }
+        if *interval_secs == Some(0) {
+            c.push(at("interval_secs"), None, "must be at least 1");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, ConfigSource};
+
+    #[test]
+    fn sinks_are_validated_with_their_paths() {
+        let text = "[[sink]]\ntype = \"snowflake\"\nurl = \"https://x\"\ninterval_secs = 0\n\
+                    [[sink]]\ntype = \"snowflake\"\nname = \"snowflake-0\"\nurl = \"snowflake://u@a/d/s\"\n";
+        let err =
+            Config::load(Some(&ConfigSource { name: "t.toml", text })).unwrap_err().to_string();
+        for want in ["sink[0].url", "sink[0].interval_secs", "sink[1].name"] {
+            assert!(err.contains(want), "{want} not in {err}");
+        }
+        let ok = "[[sink]]\ntype = \"snowflake\"\nurl = \"snowflake://u@a/d/s?warehouse=w\"\n";
+        let c = Config::load(Some(&ConfigSource { name: "t.toml", text: ok })).unwrap();
+        assert_eq!(c.raw.sinks.len(), 1);
+        assert_eq!(c.raw.sinks[0].name(0), "snowflake-0");
+    }
+}

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use waymark_core::config::{Config, RawConfig, SourceRaw};
+use waymark_core::config::{Config, RawConfig, SinkRaw, SourceRaw};
 use waymark_pipeline::follow::{follow, sleep_unless, FollowOptions};
 use waymark_pipeline::ingest::IngestReport;
 use waymark_pipeline::telemetry;
@@ -178,6 +178,17 @@ fn plan(config: &Arc<Config>, db: &Path) -> Vec<Plan> {
             SourceRaw::Openlineage { .. } => {}
         }
     }
+    for (i, sink) in raw.sinks.iter().enumerate() {
+        let name = sink.name(i);
+        let SinkRaw::Snowflake { url, interval_secs, .. } = sink.clone();
+        let every = Duration::from_secs(interval_secs.unwrap_or(300));
+        let (db, n) = (db.to_owned(), name.clone());
+        plans.push(Plan {
+            name,
+            definition: definition(&[json(sink)]),
+            body: Box::new(move |stop| run_snowflake(&db, &n, &url, every, &stop)),
+        });
+    }
     if !config.alert.rules.is_empty() {
         let every = Duration::from_secs(raw.alert.interval_secs.unwrap_or(30).max(1));
         let (config, db) = (Arc::clone(config), db.to_owned());
@@ -305,4 +316,31 @@ fn run_alerts(config: &Config, db: &Path, every: Duration, stop: &AtomicBool) {
     let Some(mut store) = open(db, "alerts") else { return };
     tracing::info!(rules = config.alert.rules.len(), every = ?every, "evaluating alert rules");
     waymark_pipeline::alert::run(&config.alert, &mut store, every, stop);
+}
+
+/// A `[[sink]] type = "snowflake"`: every `every`, what is new since the last load is loaded
+/// (as `waymark export --to URL`; the watermarks are in the store, so a restart goes on).
+fn run_snowflake(db: &Path, name: &str, url: &str, every: Duration, stop: &AtomicBool) {
+    let Some(mut store) = open(db, name) else { return };
+    let cfg = match waymark_pipeline::export::snowflake::SnowflakeConfig::from_url(url, &|k| {
+        std::env::var(k).ok()
+    }) {
+        Ok(c) => c,
+        Err(e) => {
+            return tracing::error!(sink = name, error = %format!("{e:#}"), "the sink cannot start")
+        }
+    };
+    while !stop.load(Ordering::Relaxed) {
+        match waymark_pipeline::export::snowflake::load(&mut store, &cfg, &[]) {
+            Ok(loads) => {
+                let rows: u64 = loads.iter().map(|l| l.rows).sum();
+                tracing::info!(sink = name, rows, "loaded into snowflake");
+                telemetry::succeeded(name);
+            }
+            Err(e) => {
+                tracing::error!(sink = name, error = %format!("{e:#}"), "the snowflake load failed; retrying at the next round")
+            }
+        }
+        sleep_unless(stop, every);
+    }
 }
