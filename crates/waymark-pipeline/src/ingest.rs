@@ -508,9 +508,12 @@ fn plan(
             Plan::Skip => continue,
             Plan::New(why) => {
                 let mut s = store.source("file", &f.name)?;
+                // The claim may have waited for another writer of a shared store that read
+                // this very file meanwhile: what it stored is continued, not read again.
+                let continued = s.position > 0 && matches!(continues(&f, &s, false), Ok(true));
                 // A source still at this path, not claimed by another file: its content is
                 // gone (replaced or truncated); it ends, and a new one starts.
-                if s.position > 0 && !claimed.contains(&s.id) {
+                if s.position > 0 && !claimed.contains(&s.id) && !continued {
                     tracing::warn!(file = %f.name, reason = why.unwrap_or("replaced"), "file changed since the last run: reading it as a new version");
                     store.retire_source(s.id)?;
                     s = store.source("file", &f.name)?;
