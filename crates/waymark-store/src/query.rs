@@ -157,6 +157,80 @@ pub(crate) fn keyed_page<T>(rows: Vec<(Cursor, T)>, limit: usize) -> Page<T> {
 /// Instantiates the [`QueryStore`] suite for a backend, given an expression that makes an
 /// empty store implementing [`EventStore`](crate::EventStore), [`AuditStore`](crate::AuditStore),
 /// [`ScanStore`](crate::ScanStore) and [`QueryStore`].
+use waymark_core::answer::{CheckpointCount, HourCount, SystemCount};
+use waymark_core::normalize::format_utc;
+
+/// One row of a summary's query: system, checkpoint, status, hour (microseconds at its
+/// start), events, ordered by system, checkpoint and hour.
+pub type SummaryRow = (String, String, String, i64, u64);
+
+/// The [`Summary`] of `[since, until)` from its grouped rows — every backend's query gives
+/// the rows, this one fold gives the answer.
+pub fn summary_of(
+    since: Option<i64>,
+    until: Option<i64>,
+    rows: Vec<SummaryRow>,
+) -> Result<Summary> {
+    let mut summary = Summary {
+        since: since.map(format_utc),
+        until: until.map(format_utc),
+        events: 0,
+        failures: 0,
+        by_system: Vec::new(),
+        by_checkpoint: Vec::new(),
+        by_hour: Vec::new(),
+    };
+    let mut hours: std::collections::BTreeMap<i64, (u64, u64)> = Default::default();
+    for (system, checkpoint, status, hour, n) in rows {
+        let failed = match status.as_str() {
+            "FAILURE" => true,
+            "SUCCESS" => false,
+            _ => return Err(StoreError::Corrupt { column: "events.status", value: status }),
+        };
+        let add = |success: &mut u64, failure: &mut u64| {
+            if failed {
+                *failure += n;
+            } else {
+                *success += n;
+            }
+        };
+        summary.events += n;
+        summary.failures += if failed { n } else { 0 };
+        if summary.by_system.last().is_none_or(|s| s.system_id != system) {
+            summary.by_system.push(SystemCount {
+                system_id: system.clone(),
+                success: 0,
+                failure: 0,
+            });
+        }
+        if let Some(s) = summary.by_system.last_mut() {
+            add(&mut s.success, &mut s.failure);
+        }
+        if summary
+            .by_checkpoint
+            .last()
+            .is_none_or(|c| c.system_id != system || c.checkpoint_id != checkpoint)
+        {
+            summary.by_checkpoint.push(CheckpointCount {
+                system_id: system,
+                checkpoint_id: checkpoint,
+                success: 0,
+                failure: 0,
+            });
+        }
+        if let Some(c) = summary.by_checkpoint.last_mut() {
+            add(&mut c.success, &mut c.failure);
+        }
+        let h = hours.entry(hour).or_default();
+        add(&mut h.0, &mut h.1);
+    }
+    summary.by_hour = hours
+        .into_iter()
+        .map(|(hour, (success, failure))| HourCount { hour: format_utc(hour), success, failure })
+        .collect();
+    Ok(summary)
+}
+
 #[macro_export]
 macro_rules! query_store_suite {
     ($make:expr) => {

@@ -3,8 +3,8 @@
 
 use rusqlite::{params, Row};
 use waymark_core::answer::{
-    CheckpointCount, Cursor, DeadLetterView, EventView, FlagClock, FlowTrace, HourCount,
-    OrphanView, Page, RunView, ScanResultView, SourceView, StatusView, Summary, SystemCount,
+    Cursor, DeadLetterView, EventView, FlagClock, FlowTrace, OrphanView, Page, RunView,
+    ScanResultView, SourceView, StatusView, Summary,
 };
 use waymark_core::audit::RunStatus;
 use waymark_core::correlation_hash;
@@ -16,7 +16,7 @@ use crate::query::{
     keyed_page, DeadLetterQuery, FailureQuery, OrphanQuery, PageRequest, QueryStore, RunQuery,
     ScanResultQuery,
 };
-use crate::{EventStore, Result, StoreError};
+use crate::{EventStore, Result};
 
 const EVENT_COLUMNS: &str = "e.system_id, e.checkpoint_id, e.timestamp, e.status, \
      e.correlation_id, e.failure_reason, e.ts_us, s.name, e.position, e.source_id";
@@ -275,69 +275,8 @@ impl QueryStore for SqliteStore {
                 ))
             },
         )?;
-        let mut summary = Summary {
-            since: since.map(format_utc),
-            until: until.map(format_utc),
-            events: 0,
-            failures: 0,
-            by_system: Vec::new(),
-            by_checkpoint: Vec::new(),
-            by_hour: Vec::new(),
-        };
-        let mut hours: std::collections::BTreeMap<i64, (u64, u64)> = Default::default();
-        for row in rows {
-            let (system, checkpoint, status, hour, n) = row?;
-            let failed = match status.as_str() {
-                "FAILURE" => true,
-                "SUCCESS" => false,
-                _ => return Err(StoreError::Corrupt { column: "events.status", value: status }),
-            };
-            let add = |success: &mut u64, failure: &mut u64| {
-                if failed {
-                    *failure += n;
-                } else {
-                    *success += n;
-                }
-            };
-            summary.events += n;
-            summary.failures += if failed { n } else { 0 };
-            if summary.by_system.last().is_none_or(|s| s.system_id != system) {
-                summary.by_system.push(SystemCount {
-                    system_id: system.clone(),
-                    success: 0,
-                    failure: 0,
-                });
-            }
-            if let Some(s) = summary.by_system.last_mut() {
-                add(&mut s.success, &mut s.failure);
-            }
-            if summary
-                .by_checkpoint
-                .last()
-                .is_none_or(|c| c.system_id != system || c.checkpoint_id != checkpoint)
-            {
-                summary.by_checkpoint.push(CheckpointCount {
-                    system_id: system,
-                    checkpoint_id: checkpoint,
-                    success: 0,
-                    failure: 0,
-                });
-            }
-            if let Some(c) = summary.by_checkpoint.last_mut() {
-                add(&mut c.success, &mut c.failure);
-            }
-            let h = hours.entry(hour).or_default();
-            add(&mut h.0, &mut h.1);
-        }
-        summary.by_hour = hours
-            .into_iter()
-            .map(|(hour, (success, failure))| HourCount {
-                hour: format_utc(hour),
-                success,
-                failure,
-            })
-            .collect();
-        Ok(summary)
+        let rows = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+        crate::query::summary_of(since, until, rows)
     }
 }
 
