@@ -3,8 +3,12 @@
 //! The upsert locks the stored row (`SELECT … FOR UPDATE`) before merging, so of two writers
 //! upserting one run the second merges into what the first wrote and no known value is ever
 //! blanked; a run not stored yet is inserted with `ON CONFLICT DO NOTHING`, and a writer that
-//! lost that race merges into the winner's row. Runs are locked in key order, so two writers
-//! never deadlock. The merge rule is [`merge_rows`], shared with every backend.
+//! lost that race merges into the winner's row. Every change takes the next number of the `runs`
+//! export sequence, whose row stays locked until commit (so the numbers commit in order and an
+//! export never passes one still uncommitted); a transaction locks that row *first*, before any
+//! run, so two writers queue on it instead of each holding a run the other waits for (locking
+//! runs in key order alone deadlocked: the sequence row was taken between two runs). The merge
+//! rule is [`merge_rows`], shared with every backend.
 
 use std::time::SystemTime;
 
@@ -57,6 +61,9 @@ impl crate::AuditStore for PgStore {
         audited: Option<(i64, u64)>,
     ) -> Result<UpsertSummary> {
         let mut tx = self.client.get_mut().transaction()?;
+        if !runs.is_empty() {
+            tx.execute("SELECT 1 FROM export_sequences WHERE name = 'runs' FOR UPDATE", &[])?;
+        }
         let mut summary = UpsertSummary::default();
         let mut order: Vec<&AuditUpsert> = runs.iter().collect();
         order.sort_by(|a, b| a.run_key.cmp(&b.run_key));
