@@ -7,6 +7,14 @@
 #   bench/pg.sh              # 1,000,000 records (FLOWS=71000)
 #   FLOWS=7100 bench/pg.sh   # a quick 100k-record run
 #   RUNS=3                   # runs; the best of each side is reported
+#   KAFKA_FLOWS=35000        # then Kafka → PostgreSQL with 1, 2 and 3 consumers (0: skip)
+#
+# The Kafka part: ~500,000 records produced once (lz4) into a 6-partition topic of the mock
+# cluster (`waymark mock-broker`, in this machine's cores too), then for N = 1, 2, 3 a fresh
+# database and N `waymark consume` processes of a new group started at once. The rate is
+# events / (the last consumer's last commit − the first one's first message), from each
+# consumer's `--json` report (its active span ends `--exit-when-idle` before it exits); the
+# CPU seconds of each consumer come from /usr/bin/time.
 #
 # Prints a Markdown table; raw figures are left in bench/out/pg/.
 set -euo pipefail
@@ -55,7 +63,7 @@ for run in $(seq 1 "$runs"); do
     best_ceiling=$(python3 -c "print(max($best_ceiling, $ceiling))")
 done
 
-python3 - "$records" "$events" "$best_e2e" "$best_ceiling" "$runs" <<'PY'
+python3 - "$records" "$events" "$best_e2e" "$best_ceiling" "$runs" >"$out/table.md" <<'PY'
 import sys
 records, events, e2e, ceiling, runs = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
 print(f"| PostgreSQL store (best of {runs}) | figure |")
@@ -65,3 +73,46 @@ print(f"| ceiling: the events pre-parsed, binary COPY into the schema with its i
 print(f"| waymark ingest, file → PostgreSQL, end to end | {e2e:,.0f} events/s ({e2e * records / events:,.0f} records/s) |")
 print(f"| end to end / ceiling | {e2e / ceiling:.2f} (target ≥ 0.8) |")
 PY
+cat "$out/table.md"
+
+kafka_flows=${KAFKA_FLOWS:-35000}
+[ "$kafka_flows" -gt 0 ] || exit 0
+idle=3
+"$bin" mock-broker --partitions 6 >"$out/bootstrap.txt" 2>"$out/mock.log" &
+mock=$!
+trap 'kill $mock 2>/dev/null' EXIT
+for _ in $(seq 50); do [ -s "$out/bootstrap.txt" ] && break; sleep 0.1; done
+brokers=$(head -n1 "$out/bootstrap.txt")
+"$bin" simulate --flows "$kafka_flows" --seed 1 --brokers "$brokers" 2>"$out/produce.txt"
+echo
+echo "| Kafka → PostgreSQL, 6 partitions | events | events/s | per consumer: events, CPU s (user+sys), active s |"
+echo "|---|---|---|---|"
+for n in 1 2 3; do
+    fresh bench_kafka
+    "$bin" --db "$base/bench_kafka" status >/dev/null
+    pids=()
+    for i in $(seq 1 "$n"); do
+        /usr/bin/time -f "%U %S" -o "$out/cpu-$n-$i.txt" \
+            "$bin" --db "$base/bench_kafka" consume --brokers "$brokers" --group "bench-$n-$$" \
+            --exit-when-idle "$idle" --json >"$out/consume-$n-$i.json" 2>"$out/consume-$n-$i.log" &
+        pids+=($!)
+    done
+    for p in "${pids[@]}"; do wait "$p"; done
+    events=$(psql -qAt "$base/bench_kafka" -c "SELECT count(*) FROM events")
+    python3 - "$out" "$n" "$events" "$idle" <<'PY'
+import json, sys
+out, n, events, idle = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+ends, begins, parts, missing = [], [], [], 0
+for i in range(1, n + 1):
+    c = json.load(open(f"{out}/consume-{n}-{i}.json"))
+    u, s = map(float, open(f"{out}/cpu-{n}-{i}.txt").read().split()[-2:])
+    end = c["elapsed_secs"] - idle
+    ends.append(end)
+    begins.append(end - c["active_secs"])
+    missing += c["offsets_missing"]
+    parts.append(f'{c["events"]:,}, {u + s:.1f} s, {c["active_secs"]:.1f} s')
+assert missing == 0, "the mock broker dropped records: fewer flows or more partitions"
+span = max(ends) - min(begins)
+print(f"| {n} consumer{'s' if n > 1 else ''} | {events:,} | {events / span:,.0f} | {'; '.join(parts)} |")
+PY
+done

@@ -111,7 +111,7 @@ fn check_accounting(batch: &Batch, records: u64, waiting: usize) {
                 assert!(waits.insert(p.key, p.kind).is_none(), "a half waits twice");
                 reasons_waiting += u64::from(p.kind == PendingKind::Reason);
             }
-            Change::Joined { key } => {
+            Change::Joined { key, .. } => {
                 // A late partner may join an orphan: it was waiting, then orphaned.
                 let was = waits.remove(key).is_some() || orphans.remove(key);
                 assert!(was, "joined a half that was neither waiting nor an orphan");
@@ -143,7 +143,7 @@ fn stored_join_state(batch: &Batch) -> JoinState {
     for change in &batch.changes {
         match change {
             Change::Wait(p) => waiting.push(p.clone()),
-            Change::Joined { key } => {
+            Change::Joined { key, .. } => {
                 waiting.retain(|p| p.key != *key);
                 orphans.retain(|p| p.key != *key);
             }

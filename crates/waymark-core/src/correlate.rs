@@ -23,8 +23,12 @@ pub enum Change {
     Attach { event: Origin, reason: String },
     /// Remember a half that waits for its partner.
     Wait(Pending),
-    /// Forget a waiting half: it found its partner.
-    Joined { key: Origin },
+    /// Forget a waiting half: it found its partner, `by`, the half just read (described as it
+    /// would have waited). One writer's store just forgets `key`. A store shared by several
+    /// writers, where another writer may have joined `key` meanwhile (a half restored into two
+    /// memories, or joined in SQL by another process), checks that `key` still waits; if it does
+    /// not, the join is void and `by` waits instead (see the PostgreSQL store).
+    Joined { key: Origin, by: Pending },
     /// A waiting half outlived the time-to-live: it stays, marked as an orphan.
     Orphaned { key: Origin },
 }
@@ -221,19 +225,19 @@ impl Correlator {
                 let (key, reason) = self.take_recent(PendingKind::Reason, &k)?;
                 Some((key, reason.unwrap_or_default()))
             });
+            let pending = Pending {
+                key,
+                kind: PendingKind::Failure,
+                system_id: k.0,
+                correlation_id: k.1,
+                ts_micros: event.ts_micros,
+                reason: None,
+            };
             if let Some((reason_key, reason)) = found {
                 event.failure_reason = Some(reason);
                 self.counts.joined += 1;
-                out.push(Change::Joined { key: reason_key });
+                out.push(Change::Joined { key: reason_key, by: pending });
             } else {
-                let pending = Pending {
-                    key,
-                    kind: PendingKind::Failure,
-                    system_id: k.0,
-                    correlation_id: k.1,
-                    ts_micros: event.ts_micros,
-                    reason: None,
-                };
                 out.push(Change::Insert { origin, event: event.clone() });
                 out.push(Change::Wait(pending.clone()));
                 self.remember(pending);
@@ -252,20 +256,21 @@ impl Correlator {
         let found = self
             .take_failure(&k)
             .or_else(|| self.take_recent(PendingKind::Failure, &k).map(|(key, _)| key));
+        let ts_micros = detail.ts_micros.or(self.watermark(origin.source)).unwrap_or(i64::MIN);
+        let pending = Pending {
+            key: origin,
+            kind: PendingKind::Reason,
+            system_id: k.0,
+            correlation_id: k.1,
+            ts_micros,
+            reason: Some(detail.failure_reason),
+        };
         if let Some(event) = found {
             self.counts.joined += 1;
-            out.push(Change::Joined { key: event });
-            out.push(Change::Attach { event, reason: detail.failure_reason });
+            let reason = pending.reason.clone().unwrap_or_default();
+            out.push(Change::Joined { key: event, by: pending });
+            out.push(Change::Attach { event, reason });
         } else {
-            let ts_micros = detail.ts_micros.or(self.watermark(origin.source)).unwrap_or(i64::MIN);
-            let pending = Pending {
-                key: origin,
-                kind: PendingKind::Reason,
-                system_id: k.0,
-                correlation_id: k.1,
-                ts_micros,
-                reason: Some(detail.failure_reason),
-            };
             out.push(Change::Wait(pending.clone()));
             self.remember(pending);
         }

@@ -184,7 +184,15 @@ pub fn join_state_survives_and_orphans_are_queryable(s: &mut dyn EventStore) {
     assert_eq!(s.pending_of_source(src).unwrap(), vec![failure.clone(), reason]);
     assert!(s.pending_of_source(src + 1).unwrap().is_empty());
     let mut b = Batch::default();
-    b.changes.push(Change::Joined { key: o(0) });
+    let late = Pending {
+        key: o(2),
+        kind: PendingKind::Reason,
+        system_id: "fedebom".into(),
+        correlation_id: "a".into(),
+        ts_micros: 7,
+        reason: Some("late".into()),
+    };
+    b.changes.push(Change::Joined { key: o(0), by: late });
     b.changes.push(Change::Attach { event: o(0), reason: "late".into() });
     b.changes.push(Change::Orphaned { key: o(1) });
     s.commit(&b).unwrap();

@@ -137,7 +137,7 @@ impl EventStore for PgStore {
             )?
             .get(0);
         copy_events(&mut tx, batch, batch_id)?;
-        apply_changes(&mut tx, batch)?;
+        apply_changes(&mut tx, batch, batch_id)?;
         insert_dead_letters(&mut tx, batch, batch_id)?;
         for p in &batch.positions {
             tx.execute(
@@ -420,10 +420,12 @@ struct JoinChanges {
     wait: Vec<Pending>,
     attach: (Vec<i64>, Vec<i64>, Vec<String>),
     joined: (Vec<i64>, Vec<i64>),
+    /// Per joined half, the half of this batch that joined it (see [`void_stale_joins`]).
+    joined_by: Vec<Pending>,
     orphaned: (Vec<i64>, Vec<i64>),
 }
 
-fn apply_changes(tx: &mut Transaction<'_>, batch: &Batch) -> Result<()> {
+fn apply_changes(tx: &mut Transaction<'_>, batch: &Batch, batch_id: i64) -> Result<()> {
     let mut j = JoinChanges::default();
     for change in &batch.changes {
         match change {
@@ -434,16 +436,12 @@ fn apply_changes(tx: &mut Transaction<'_>, batch: &Batch) -> Result<()> {
                 j.attach.1.push(p);
                 j.attach.2.push(pg_text(reason).into_owned());
             }
-            Change::Wait(p) => j.wait.push(Pending {
-                system_id: pg_text(&p.system_id).into_owned(),
-                correlation_id: pg_text(&p.correlation_id).into_owned(),
-                reason: p.reason.as_deref().map(|r| pg_text(r).into_owned()),
-                ..p.clone()
-            }),
-            Change::Joined { key } => {
+            Change::Wait(p) => j.wait.push(storable(p)),
+            Change::Joined { key, by } => {
                 let (s, p) = key_columns(*key);
                 j.joined.0.push(s);
                 j.joined.1.push(p);
+                j.joined_by.push(by.clone());
             }
             Change::Orphaned { key } => {
                 let (s, p) = key_columns(*key);
@@ -462,50 +460,30 @@ fn apply_changes(tx: &mut Transaction<'_>, batch: &Batch) -> Result<()> {
     // Writers change join state one at a time (see `cross_join`): no two of them ever wait on
     // each other's halves.
     tx.execute("SELECT pg_advisory_xact_lock($1, $2)", &[&LOCK_CLASS, &JOIN_LOCK])?;
-    if !j.wait.is_empty() {
-        let resolved: HashSet<(i64, i64)> = j
-            .joined
-            .0
-            .iter()
-            .zip(&j.joined.1)
-            .chain(j.orphaned.0.iter().zip(&j.orphaned.1))
-            .map(|(s, p)| (*s, *p))
-            .collect();
-        let joined = cross_join(tx, &j.wait, &resolved)?;
-        let (mut s, mut p, mut kind, mut sys, mut cid, mut ts, mut reason) =
-            (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
-        for (w, _) in j.wait.iter().zip(&joined).filter(|(_, joined)| !**joined) {
-            let (a, b) = key_columns(w.key);
-            s.push(a);
-            p.push(b);
-            kind.push(w.kind.as_str());
-            sys.push(w.system_id.as_str());
-            cid.push(w.correlation_id.as_str());
-            ts.push(w.ts_micros);
-            reason.push(w.reason.as_deref());
-        }
+    let rewait = void_stale_joins(tx, &mut j, batch_id)?;
+    // The halves joined in memory leave first, so that no wait below can take one of them as its
+    // partner in SQL (a reason would be given twice). A half both waited and joined in this
+    // batch is not stored at all.
+    if !j.joined.0.is_empty() {
         tx.execute(
-            "INSERT INTO join_pending (source_id, position, kind, system_id, correlation_id,
-                 ts_us, reason, created_at)
-             SELECT *, now() FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[],
-                 $5::text[], $6::bigint[], $7::text[])
-             ON CONFLICT DO NOTHING",
-            &[&s, &p, &kind, &sys, &cid, &ts, &reason],
+            "DELETE FROM join_pending j USING unnest($1::bigint[], $2::bigint[]) v(s, p)
+             WHERE j.source_id = v.s AND j.position = v.p",
+            &[&j.joined.0, &j.joined.1],
         )?;
     }
+    let joined: HashSet<(i64, i64)> =
+        j.joined.0.iter().zip(&j.joined.1).map(|(s, p)| (*s, *p)).collect();
+    j.wait.retain(|w| !joined.contains(&key_columns(w.key)));
+    let orphaned: HashSet<(i64, i64)> =
+        j.orphaned.0.iter().zip(&j.orphaned.1).map(|(s, p)| (*s, *p)).collect();
+    store_waits(tx, &j.wait, &orphaned)?;
+    store_waits(tx, &rewait, &orphaned)?;
     if !j.attach.0.is_empty() {
         tx.execute(
             "UPDATE events e SET failure_reason = v.r
              FROM unnest($1::bigint[], $2::bigint[], $3::text[]) v(s, p, r)
              WHERE e.source_id = v.s AND e.position = v.p AND e.failure_reason IS NULL",
             &[&j.attach.0, &j.attach.1, &j.attach.2],
-        )?;
-    }
-    if !j.joined.0.is_empty() {
-        tx.execute(
-            "DELETE FROM join_pending j USING unnest($1::bigint[], $2::bigint[]) v(s, p)
-             WHERE j.source_id = v.s AND j.position = v.p",
-            &[&j.joined.0, &j.joined.1],
         )?;
     }
     // Orphans are rare: one at a time, in order, each meeting an orphan partner if one waits.
@@ -525,6 +503,112 @@ fn apply_changes(tx: &mut Transaction<'_>, batch: &Batch) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Stores halves left waiting: each first looks for its partner among the halves other writers
+/// left ([`cross_join`]); the ones that found none are inserted into `join_pending`.
+fn store_waits(
+    tx: &mut Transaction<'_>,
+    waits: &[Pending],
+    orphaned: &HashSet<(i64, i64)>,
+) -> Result<()> {
+    if waits.is_empty() {
+        return Ok(());
+    }
+    let joined = cross_join(tx, waits, orphaned)?;
+    let (mut s, mut p, mut kind, mut sys, mut cid, mut ts, mut reason) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    for (w, _) in waits.iter().zip(&joined).filter(|(_, joined)| !**joined) {
+        let (a, b) = key_columns(w.key);
+        s.push(a);
+        p.push(b);
+        kind.push(w.kind.as_str());
+        sys.push(w.system_id.as_str());
+        cid.push(w.correlation_id.as_str());
+        ts.push(w.ts_micros);
+        reason.push(w.reason.as_deref());
+    }
+    tx.execute(
+        "INSERT INTO join_pending (source_id, position, kind, system_id, correlation_id,
+             ts_us, reason, created_at)
+         SELECT *, now() FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[],
+             $5::text[], $6::bigint[], $7::text[])
+         ON CONFLICT DO NOTHING",
+        &[&s, &p, &kind, &sys, &cid, &ts, &reason],
+    )?;
+    Ok(())
+}
+
+/// Joins this writer made in memory with a half another writer has joined since. A half waits
+/// in the memory of every writer that read it or restored it (the consumer that took over a
+/// partition restores its halves, which other writers also see in `join_pending`), so two
+/// writers can each join it, one in SQL (`cross_join`) and one in memory. Under the join lock,
+/// a joined half whose row is gone was joined by another writer first: this batch's join is
+/// void (a reason would be given twice, or a second reason dropped). The half of this batch
+/// that made it is returned to wait instead, as if it had found nothing in memory: a failure
+/// stored with the void reason loses it, a reason is not attached. It then looks for its
+/// partner in SQL after this batch's own waits are stored (its partner may be one of them: the
+/// writer's memory, which still counts the void join, left it waiting).
+fn void_stale_joins(
+    tx: &mut Transaction<'_>,
+    j: &mut JoinChanges,
+    batch_id: i64,
+) -> Result<Vec<Pending>> {
+    let mut rewait = Vec::new();
+    if j.joined.0.is_empty() {
+        return Ok(rewait);
+    }
+    let waited: HashSet<(i64, i64)> = j.wait.iter().map(|w| key_columns(w.key)).collect();
+    let present: HashSet<(i64, i64)> = tx
+        .query(
+            "SELECT source_id, position FROM join_pending
+             WHERE (source_id, position) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))",
+            &[&j.joined.0, &j.joined.1],
+        )?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_>>()?;
+    let mut i = 0;
+    while i < j.joined.0.len() {
+        let key = (j.joined.0[i], j.joined.1[i]);
+        if present.contains(&key) || waited.contains(&key) {
+            i += 1;
+            continue;
+        }
+        j.joined.0.remove(i);
+        j.joined.1.remove(i);
+        let by = j.joined_by.remove(i);
+        match by.kind {
+            PendingKind::Failure => {
+                let (s, p) = key_columns(by.key);
+                tx.execute(
+                    "UPDATE events SET failure_reason = NULL
+                     WHERE source_id = $1 AND position = $2 AND batch_id = $3",
+                    &[&s, &p, &batch_id],
+                )?;
+            }
+            PendingKind::Reason => {
+                let at = (0..j.attach.0.len()).find(|a| (j.attach.0[*a], j.attach.1[*a]) == key);
+                if let Some(a) = at {
+                    j.attach.0.remove(a);
+                    j.attach.1.remove(a);
+                    j.attach.2.remove(a);
+                }
+            }
+        }
+        rewait.push(storable(&by));
+    }
+    Ok(rewait)
+}
+
+/// A waiting half with its text as PostgreSQL can store it (see [`pg_text`]).
+fn storable(p: &Pending) -> Pending {
+    Pending {
+        system_id: pg_text(&p.system_id).into_owned(),
+        correlation_id: pg_text(&p.correlation_id).into_owned(),
+        reason: p.reason.as_deref().map(|r| pg_text(r).into_owned()),
+        ..p.clone()
+    }
 }
 
 /// An orphan that meets its partner: when a half becomes an orphan while an orphan of the other
@@ -570,23 +654,22 @@ fn late_join(
 /// `join_pending`, committed: the half joins it here, in SQL — a waiting partner before an
 /// orphan, the oldest first, as in the correlator — and neither half is left waiting. Writers
 /// hold the join lock (a transaction advisory lock) while they change join state, so of two
-/// halves committed at once the second sees the first. Halves this batch resolves itself
-/// (joined or orphaned) are left alone. Returns, per wait, whether it was joined (and so is not
-/// to be stored as waiting).
+/// halves committed at once the second sees the first. Halves this batch orphans itself are
+/// left alone (they meet orphan partners in `late_join`); halves it joined in memory are gone
+/// from `join_pending` before this runs, so none is taken twice. Returns, per wait, whether it
+/// was joined (and so is not to be stored as waiting).
 ///
-/// The writer that held the partner still has it in memory; when it later joins or orphans
-/// it, the row is gone and the change does nothing. (One case is not covered: a second reason
-/// for the same system and correlation id, joined in that writer's memory to the half already
-/// joined here, finds its failure's reason set and is dropped; correlation ids are unique per
-/// flow in the pipelines waymark reads.)
+/// The writer that held the partner still has it in memory; when it later joins it, the join
+/// is void ([`void_stale_joins`]) and its other half waits instead; when it orphans it, the row
+/// is gone and the change does nothing.
 fn cross_join(
     tx: &mut Transaction<'_>,
     waits: &[Pending],
-    resolved: &HashSet<(i64, i64)>,
+    orphaned: &HashSet<(i64, i64)>,
 ) -> Result<Vec<bool>> {
     let mut joined = vec![false; waits.len()];
     let open: Vec<usize> =
-        (0..waits.len()).filter(|i| !resolved.contains(&key_columns(waits[*i].key))).collect();
+        (0..waits.len()).filter(|i| !orphaned.contains(&key_columns(waits[*i].key))).collect();
     if open.is_empty() {
         return Ok(joined);
     }

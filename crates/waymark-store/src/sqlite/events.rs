@@ -136,7 +136,7 @@ impl EventStore for SqliteStore {
                             now
                         ])?;
                     }
-                    Change::Joined { key } => {
+                    Change::Joined { key, .. } => {
                         joined.execute(params![key.source, key.position as i64])?;
                     }
                     Change::Orphaned { key } => {

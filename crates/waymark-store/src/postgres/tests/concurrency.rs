@@ -3,7 +3,7 @@
 //! share its version and never duplicate a result.
 
 use waymark_core::audit::{AuditRow, AuditUpsert, RunFilter, RunStatus};
-use waymark_core::correlate::Change;
+use waymark_core::correlate::{Change, PendingKind};
 use waymark_core::pipeline::Batch;
 use waymark_core::scan::{ScanCommit, ScanResult, ScannedFile};
 use waymark_core::{Event, Origin, Status};
@@ -279,4 +279,91 @@ fn a_half_orphaned_by_one_writer_still_joins_the_partner_another_writer_reads() 
     // writer's clock before the partner is read by the other writer.
     let Some(mut s) = split_join(300, 10, 1) else { return };
     assert_joined_once(&mut s, 300);
+}
+
+/// A half held in two writers' memories (a partition's halves restored by the consumer that took
+/// it over, while another writer also sees them in `join_pending`): when one writer joins it, the
+/// other's later join with it is void, and the half that made that join waits instead — so no
+/// reason is given twice and none is lost. `one_batch`: Y reads the second flow's two halves in
+/// one batch (its memory, which counts the void join, leaves the other half waiting too).
+fn a_shared_half_is_joined_once(shared: PendingKind, one_batch: bool) {
+    use waymark_core::correlate::Correlator;
+    use waymark_core::event::Detail;
+    let Some((mut x, mut y)) = two_writers() else { return };
+    let sx = x.source("kafka", "raw-logs/0").unwrap().id;
+    let sy = y.source("kafka", "raw-logs/1").unwrap().id;
+    let (mut cx, mut cy) =
+        (Correlator::new(["cmf".into()], 86_400), Correlator::new(["cmf".into()], 86_400));
+    let failure = |ts: i64| Event {
+        system_id: "cmf".into(),
+        checkpoint_id: "PAY".into(),
+        ts_micros: ts,
+        status: Status::Failure,
+        correlation_id: "flow".into(),
+        failure_reason: None,
+    };
+    let reason = |why: &str| Detail {
+        system_id: "cmf".into(),
+        correlation_id: "flow".into(),
+        failure_reason: why.into(),
+        ts_micros: None,
+    };
+    // Records through a writer's correlator, committed with their positions in one batch.
+    type Record = (Origin, Result<Event, Detail>);
+    fn read_all(s: &mut PgStore, c: &mut Correlator, records: Vec<Record>) {
+        let mut b = Batch::default();
+        for (at, record) in records {
+            match record {
+                Ok(e) => c.event(at, e, &mut b.changes),
+                Err(d) => c.detail(at, d, &mut b.changes),
+            }
+            b.set_position(at.source, at.position + 1, None);
+        }
+        s.commit(&b).unwrap();
+    }
+    let read = |s: &mut PgStore, c: &mut Correlator, at, record| read_all(s, c, vec![(at, record)]);
+    let (x0, x1, x2) = ((sx, 0), (sx, 1), (sx, 2));
+    let o = |(source, position): (u32, u64)| Origin { source, position };
+    let first_half =
+        || if shared == PendingKind::Failure { Ok(failure(10)) } else { Err(reason("R1")) };
+    let second_half =
+        || if shared == PendingKind::Failure { Err(reason("R1")) } else { Ok(failure(10)) };
+    // X reads the first half; Y restores it (it took X's partition over, say).
+    read(&mut x, &mut cx, o(x0), first_half());
+    cy.restore(y.pending_of_source(sx).unwrap(), []);
+    // X joins it with its partner; Y, still holding it, reads a second half of the same kind as
+    // that partner and joins it in memory with the half already joined.
+    read(&mut x, &mut cx, o(x1), second_half());
+    let stale = if shared == PendingKind::Failure { Err(reason("R2")) } else { Ok(failure(20)) };
+    let last = if shared == PendingKind::Failure { Ok(failure(20)) } else { Err(reason("R2")) };
+    let y0 = Origin { source: sy, position: 0 };
+    if one_batch {
+        read_all(&mut y, &mut cy, vec![(y0, stale), (Origin { source: sy, position: 1 }, last)]);
+    } else {
+        // The second flow's other half comes to X: it meets what Y left waiting.
+        read(&mut y, &mut cy, y0, stale);
+        read(&mut x, &mut cx, o(x2), last);
+    }
+    let rows =
+        x.client().query("SELECT ts_us, failure_reason FROM events ORDER BY ts_us", &[]).unwrap();
+    let got: Vec<(i64, Option<String>)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(got, [(10, Some("R1".into())), (20, Some("R2".into()))]);
+    let left: i64 = x.client().query_one("SELECT count(*) FROM join_pending", &[]).unwrap().get(0);
+    assert_eq!(left, 0, "halves left in join_pending");
+}
+
+#[test]
+fn a_failure_held_by_two_writers_takes_one_reason_and_the_next_reason_waits() {
+    a_shared_half_is_joined_once(PendingKind::Failure, false);
+}
+
+#[test]
+fn a_reason_held_by_two_writers_is_given_once_and_the_next_failure_waits() {
+    a_shared_half_is_joined_once(PendingKind::Reason, false);
+}
+
+#[test]
+fn a_void_join_and_the_partner_of_its_half_in_one_batch_still_join() {
+    a_shared_half_is_joined_once(PendingKind::Failure, true);
+    a_shared_half_is_joined_once(PendingKind::Reason, true);
 }
