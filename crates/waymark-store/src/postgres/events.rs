@@ -8,7 +8,8 @@ use waymark_core::correlate::{Change, Pending, PendingKind};
 use waymark_core::pipeline::Batch;
 use waymark_core::{Event, Origin, Status};
 
-use std::collections::HashSet;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 
 use super::{pg_text, time_text, to_time, PgStore, JOIN_LOCK, LOCK_CLASS};
 use crate::model::{DeadLetterRow, EventRow, FailureFilter, PendingRow, SourceRow, StoreStats};
@@ -247,8 +248,9 @@ impl EventStore for PgStore {
         let row = self.with(|c| {
             Ok(c.query_one(
                 "SELECT
-                    (SELECT count(*) FROM events),
-                    (SELECT count(*) FROM events WHERE status = 'FAILURE'),
+                    (SELECT coalesce(sum(n), 0)::bigint FROM event_counts),
+                    (SELECT coalesce(sum(n), 0)::bigint FROM event_counts
+                        WHERE status = 'FAILURE'),
                     (SELECT count(*) FROM events
                         WHERE status = 'FAILURE' AND failure_reason IS NULL),
                     (SELECT count(*) FROM join_pending WHERE state = 'waiting'),
@@ -345,20 +347,66 @@ fn copy_events(tx: &mut Transaction<'_>, batch: &Batch, batch_id: i64) -> Result
     let table = if direct { "events" } else { "events_stage" };
     let sink = tx.copy_in(&format!("COPY {table} ({STAGE_COLUMNS}) FROM STDIN BINARY"))?;
     let mut writer = BinaryCopyInWriter::new(sink, STAGE_TYPES);
-    for (origin, e) in events {
+    for (origin, e) in &events {
         write_event(&mut writer, origin, e, batch_id)?;
     }
     writer.finish()?;
-    if !direct {
-        tx.execute(
+    // What `event_counts` gains: every event when they went straight in, else the rows the
+    // replay actually inserted.
+    type Key<'a> = (i64, Cow<'a, str>, Cow<'a, str>, Cow<'a, str>);
+    let mut counts: HashMap<Key<'_>, i64> = HashMap::new();
+    let inserted;
+    if direct {
+        for (_, e) in &events {
+            let key = (
+                hour_of(e.ts_micros),
+                pg_text(&e.system_id),
+                pg_text(&e.checkpoint_id),
+                Cow::Borrowed(e.status.as_str()),
+            );
+            *counts.entry(key).or_default() += 1;
+        }
+    } else {
+        inserted = tx.query(
             &format!(
                 "INSERT INTO events ({STAGE_COLUMNS}) SELECT {STAGE_COLUMNS} FROM events_stage
-                 ON CONFLICT DO NOTHING"
+                 ON CONFLICT DO NOTHING RETURNING ts_us, system_id, checkpoint_id, status"
             ),
             &[],
         )?;
+        for r in &inserted {
+            let ts: i64 = r.try_get(0)?;
+            let key = (hour_of(ts), r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
+            *counts.entry(key).or_default() += 1;
+        }
     }
+    if counts.is_empty() {
+        return Ok(());
+    }
+    // Keys in order, so that two writers adding to the same hours never wait on each other.
+    let mut counts: Vec<(Key<'_>, i64)> = counts.into_iter().collect();
+    counts.sort_unstable();
+    let mut cols = (vec![], vec![], vec![], vec![], vec![]);
+    for ((hour, system, checkpoint, status), n) in &counts {
+        cols.0.push(*hour);
+        cols.1.push(&**system);
+        cols.2.push(&**checkpoint);
+        cols.3.push(&**status);
+        cols.4.push(*n);
+    }
+    tx.execute(
+        "INSERT INTO event_counts (hour_us, system_id, checkpoint_id, status, n)
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[])
+         ON CONFLICT (hour_us, system_id, checkpoint_id, status)
+         DO UPDATE SET n = event_counts.n + excluded.n",
+        &[&cols.0, &cols.1, &cols.2, &cols.3, &cols.4],
+    )?;
     Ok(())
+}
+
+/// The start of the hour of `ts_micros`.
+fn hour_of(ts_micros: i64) -> i64 {
+    ts_micros - ts_micros.rem_euclid(super::query::HOUR_US)
 }
 
 /// Whether every event lies beyond the last stored event of its source (distinct, too).

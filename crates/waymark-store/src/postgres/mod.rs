@@ -46,6 +46,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("05_alerts", include_str!("../../migrations/postgres/05_alerts.up.sql")),
     ("06_export", include_str!("../../migrations/postgres/06_export.up.sql")),
     ("07_views", include_str!("../../migrations/postgres/07_views.up.sql")),
+    ("08_event_counts", include_str!("../../migrations/postgres/08_event_counts.up.sql")),
 ];
 
 /// The advisory-lock class of waymark's locks (the first of the two `int4` keys).

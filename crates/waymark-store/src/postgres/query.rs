@@ -22,7 +22,7 @@ use crate::{EventStore, Result};
 const EVENT_COLUMNS: &str = "e.system_id, e.checkpoint_id, e.status, e.correlation_id, \
      e.failure_reason, e.ts_us, s.name, e.position, e.source_id";
 const EVENT_FROM: &str = "events e JOIN sources s ON s.id = e.source_id";
-const HOUR_US: i64 = 3_600_000_000;
+pub(crate) const HOUR_US: i64 = 3_600_000_000;
 
 /// A page size as a `LIMIT` (no limit: `NULL`, which PostgreSQL reads as none).
 fn limit_of(fetch: i64) -> Option<i64> {
@@ -262,14 +262,20 @@ impl QueryStore for PgStore {
     }
 
     fn summary(&self, since: Option<i64>, until: Option<i64>) -> Result<Summary> {
+        // Whole hours (or no bound) are read from the counts kept at insert time; a window
+        // cut inside an hour needs the events themselves.
+        let whole = |t: Option<i64>| t.is_none_or(|t| t.rem_euclid(HOUR_US) == 0);
+        let sql = if whole(since) && whole(until) {
+            "SELECT system_id, checkpoint_id, status, hour_us, n FROM event_counts
+             WHERE hour_us >= $1 AND hour_us < $2 AND $3::bigint > 0 ORDER BY 1, 2, 4"
+        } else {
+            "SELECT system_id, checkpoint_id, status,
+                    ts_us - (((ts_us % $3) + $3) % $3) AS hour, count(*)
+             FROM events WHERE ts_us >= $1 AND ts_us < $2
+             GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 4"
+        };
         let rows = self.with(|c| {
-            Ok(c.query(
-                "SELECT system_id, checkpoint_id, status,
-                        ts_us - (((ts_us % $3) + $3) % $3) AS hour, count(*)
-                 FROM events WHERE ts_us >= $1 AND ts_us < $2
-                 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 4",
-                &[&since.unwrap_or(i64::MIN), &until.unwrap_or(i64::MAX), &HOUR_US],
-            )?)
+            Ok(c.query(sql, &[&since.unwrap_or(i64::MIN), &until.unwrap_or(i64::MAX), &HOUR_US])?)
         })?;
         let rows = rows
             .iter()
