@@ -1,7 +1,7 @@
 //! [`ScanStore`](crate::ScanStore) for SQLite: `scanned_files` and `logscan_results`.
 
-use rusqlite::{params, OptionalExtension, Row};
-use waymark_core::scan::{ScanCommit, ScannedFile, StoredScanResult};
+use rusqlite::{params, params_from_iter, OptionalExtension, Row, ToSql};
+use waymark_core::scan::{ScanCommit, ScanResult, ScannedFile, StoredScanResult};
 
 use super::now_text;
 use crate::Result;
@@ -78,11 +78,10 @@ impl crate::ScanStore for super::SqliteStore {
         let now = now_text();
         let tx = self.conn.transaction()?;
         {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO logscan_results (logscan_id, file_path, system_type, line_number,
-                     byte_offset, rule, severity, line, line_timestamp, scanned_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )?;
+            let one = insert_sql(1);
+            let mut insert = tx.prepare_cached(&one)?;
+            let many = insert_sql(ROWS_PER_INSERT);
+            let mut insert_many = tx.prepare_cached(&many)?;
             let mut update = tx.prepare_cached(
                 "UPDATE scanned_files SET file_path = ?2, system_type = ?3, evidence = ?4,
                      dev = ?5, inode = ?6, size = ?7, mtime = ?8, position = ?9,
@@ -98,19 +97,19 @@ impl crate::ScanStore for super::SqliteStore {
                     replace
                         .execute(params![f.logscan_id, i64::try_from(from).unwrap_or(i64::MAX)])?;
                 }
-                for r in &c.results {
-                    insert.execute(params![
-                        f.logscan_id,
-                        f.file_path,
-                        f.system_type,
-                        r.line_number as i64,
-                        r.byte_offset as i64,
-                        r.rule,
-                        r.severity,
-                        r.line,
-                        r.line_timestamp,
-                        now
-                    ])?;
+                // Rows in statements of ROWS_PER_INSERT, the rest one by one.
+                let mut chunks = c.results.chunks_exact(ROWS_PER_INSERT);
+                for chunk in &mut chunks {
+                    let at: Vec<(i64, i64)> = chunk.iter().map(place).collect();
+                    let values: Vec<[&dyn ToSql; 10]> = chunk
+                        .iter()
+                        .zip(&at)
+                        .map(|(r, at)| result_values(f, r, at, &now))
+                        .collect();
+                    insert_many.execute(params_from_iter(values.iter().flatten()))?;
+                }
+                for r in chunks.remainder() {
+                    insert.execute(&result_values(f, r, &place(r), &now)[..])?;
                 }
                 update.execute(params![
                     f.logscan_id,
@@ -166,6 +165,64 @@ impl crate::ScanStore for super::SqliteStore {
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+}
+
+/// Result rows per multi-row INSERT (10 parameters a row, far below SQLite's limit): one
+/// statement step per 32 matched lines instead of one per line.
+const ROWS_PER_INSERT: usize = 32;
+
+/// The INSERT of `rows` result rows.
+fn insert_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO logscan_results (logscan_id, file_path, system_type, line_number, \
+         byte_offset, rule, severity, line, line_timestamp, scanned_at) VALUES ",
+    );
+    for i in 0..rows {
+        let p = i * 10;
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&format!(
+            "(?{},?{},?{},?{},?{},?{},?{},?{},?{},?{})",
+            p + 1,
+            p + 2,
+            p + 3,
+            p + 4,
+            p + 5,
+            p + 6,
+            p + 7,
+            p + 8,
+            p + 9,
+            p + 10
+        ));
+    }
+    sql
+}
+
+/// A result's line number and byte offset as SQLite integers.
+fn place(r: &ScanResult) -> (i64, i64) {
+    (r.line_number as i64, r.byte_offset as i64)
+}
+
+/// The values of one result row, in the order of [`insert_sql`].
+fn result_values<'a>(
+    f: &'a ScannedFile,
+    r: &'a ScanResult,
+    place: &'a (i64, i64),
+    now: &'a dyn ToSql,
+) -> [&'a dyn ToSql; 10] {
+    [
+        &f.logscan_id,
+        &f.file_path,
+        &f.system_type,
+        &place.0,
+        &place.1,
+        &r.rule,
+        &r.severity,
+        &r.line,
+        &r.line_timestamp,
+        now,
+    ]
 }
 
 #[cfg(test)]
