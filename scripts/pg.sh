@@ -11,6 +11,8 @@
 # not stop each other's), listens on 127.0.0.1 only, on a free port, trusts local connections
 # (it is a throwaway test server: no password) and trades durability for speed (fsync off).
 # The URL is also written to "$WAYMARK_PG_DIR/env" for other scripts to source.
+# The cluster also speaks TLS (a certificate for 127.0.0.1 and localhost from a throwaway CA made
+# with openssl at first start); `start` exports the CA's file as WAYMARK_TEST_PG_CA.
 #
 # Usage from a shell: eval "$(scripts/pg.sh)"; ...; scripts/pg.sh stop
 set -euo pipefail
@@ -100,6 +102,33 @@ init() {
     fi
 }
 
+# A throwaway CA and a server certificate for 127.0.0.1 and localhost, made once per cluster.
+tls() {
+    local t=$data/tls
+    [ -f "$t/server.key" ] && return
+    command -v openssl >/dev/null || {
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y -qq openssl >&2 || { apt-get update -qq >&2 && apt-get install -y -qq openssl >&2; }
+    }
+    mkdir -p "$t"
+    (
+        cd "$t"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=waymark test CA" \
+            -keyout ca.key -out ca.pem
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout server.key -out server.csr
+        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >ext.cnf
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
+            -extfile ext.cnf -out server.pem
+        # A CA that signed nothing here: the tests check it is refused.
+        openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=another CA" \
+            -keyout other-ca.key -out other-ca.pem
+    ) >"$dir/tls.log" 2>&1 || { cat "$dir/tls.log" >&2; exit 1; }
+    chmod 600 "$t/server.key" "$t/ca.key" "$t/other-ca.key"
+    if [ "$(id -u)" = 0 ]; then
+        chown -R postgres: "$t"
+    fi
+}
+
 start() {
     install
     if running; then
@@ -107,13 +136,15 @@ start() {
         return
     fi
     init
+    tls
     local tries port
     for tries in 1 2 3; do
         port="$(free_port)"
         # The socket lives in the data folder: no need for /var/run/postgresql.
         if as_postgres "$bindir/pg_ctl" -D "$data" -l "$log" -w -t 60 start -o \
             "-c listen_addresses=127.0.0.1 -p $port -k $data -c fsync=off \
-             -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+             -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 \
+             -c ssl=on -c ssl_cert_file=$data/tls/server.pem -c ssl_key_file=$data/tls/server.key" \
             >/dev/null; then
             write_env
             return
@@ -129,6 +160,10 @@ write_env() {
     u="$(url)"
     printf 'WAYMARK_TEST_PG=%s\n' "$u" >"$envfile"
     printf 'export WAYMARK_TEST_PG=%s\n' "$u"
+    if [ -f "$data/tls/ca.pem" ]; then
+        printf 'WAYMARK_TEST_PG_CA=%s\n' "$data/tls/ca.pem" >>"$envfile"
+        printf 'export WAYMARK_TEST_PG_CA=%s\n' "$data/tls/ca.pem"
+    fi
 }
 
 stop() {

@@ -15,12 +15,12 @@
 //! - `logscan_results` has a natural key and a new file version is begun under a lease on its
 //!   path, so two scanners of one folder never duplicate a row.
 //!
-//! Connection settings (host, port, user, password, database, `sslmode`…) come from the URL;
-//! TLS is not built in: `sslmode=prefer` (the default) falls back to a plain connection and
-//! `sslmode=require` is refused.
+//! Connection settings (host, port, user, password, database, `sslmode`…) come from the URL,
+//! else the `PG*` variables; TLS as in libpq (see [`connect`]).
 
 mod alert;
 mod audit;
+mod connect;
 mod events;
 mod export;
 mod query;
@@ -33,7 +33,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use postgres::{Client, NoTls};
+use postgres::Client;
 
 use crate::{Result, StoreError};
 
@@ -114,7 +114,7 @@ impl PgStore {
     }
 
     fn connect(url: &str, schema: Option<String>, claims: Claims) -> Result<PgStore> {
-        let mut client = config(url)?.connect(NoTls)?;
+        let mut client = connect::connect(url)?;
         if let Some(schema) = &schema {
             let quoted = quote_ident(schema);
             client.batch_execute(&format!(
@@ -147,7 +147,7 @@ impl PgStore {
 
     /// Connects for reading only: no migration, no staging table (`waymark sql`).
     pub fn open_read_only(url: &str) -> Result<PgStore> {
-        let mut client = config(url)?.connect(NoTls)?;
+        let mut client = connect::connect(url)?;
         client.batch_execute("SET default_transaction_read_only = on")?;
         let claims = Claims::default();
         Ok(PgStore { client: RefCell::new(client), url: url.to_owned(), schema: None, claims })
@@ -179,16 +179,6 @@ impl PgStore {
             Ok(crate::SqlAnswer { columns: names, rows, capped })
         })
     }
-}
-
-/// The connection settings of a URL, with waymark's defaults.
-fn config(url: &str) -> Result<postgres::Config> {
-    let mut config: postgres::Config = url.parse()?;
-    if config.get_application_name().is_none() {
-        config.application_name("waymark");
-    }
-    config.connect_timeout(Duration::from_secs(10));
-    Ok(config)
 }
 
 fn cell_text(v: &serde_json::Value) -> String {

@@ -40,6 +40,41 @@ pub(crate) fn fresh() -> Option<PgStore> {
     Some(PgStore::open_in_schema(&url, &fresh_schema()).expect("cannot open the test store"))
 }
 
+/// TLS as `sslmode` asks: plain, encrypted, or encrypted and verified against a root — and
+/// refused when the server's certificate is not signed by a root the client trusts.
+#[test]
+fn connections_follow_sslmode_and_verify_the_server_when_asked() {
+    let Some(url) = server() else { return };
+    let Ok(ca) = std::env::var("WAYMARK_TEST_PG_CA") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "WAYMARK_TEST_PG_CA is not set: CI's cluster speaks TLS (scripts/pg.sh)"
+        );
+        eprintln!("skipped: WAYMARK_TEST_PG_CA is not set (a cluster of scripts/pg.sh with TLS)");
+        return;
+    };
+    let open = |params: &str| PgStore::open_in_schema(&format!("{url}?{params}"), &fresh_schema());
+    let ssl = |params: &str| -> bool {
+        let mut s = open(params).unwrap_or_else(|e| panic!("{params}: {e}"));
+        let row =
+            s.client().query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]);
+        row.expect("pg_stat_ssl").get(0)
+    };
+    assert!(!ssl("sslmode=disable"));
+    assert!(ssl("sslmode=prefer"), "the server offers TLS: prefer takes it");
+    assert!(ssl("sslmode=require"));
+    assert!(ssl(&format!("sslmode=verify-full&sslrootcert={ca}")));
+    assert!(ssl(&format!("sslmode=require&sslrootcert={ca}")));
+    // The test CA is not among Mozilla's roots: verification fails, nothing connects.
+    assert!(open("sslmode=verify-full").is_err(), "an unverifiable server was accepted");
+    // A root given to `require` makes it verify too: another CA (pg.sh makes one that signed
+    // nothing) is refused.
+    let other = std::path::Path::new(&ca).with_file_name("other-ca.pem");
+    assert!(other.exists(), "{} is missing (scripts/pg.sh makes it)", other.display());
+    let refused = open(&format!("sslmode=require&sslrootcert={}", other.display()));
+    assert!(refused.is_err(), "a server not signed by the given root was accepted");
+}
+
 mod events {
     use super::*;
     crate::event_store_suite!(match fresh() {
