@@ -53,6 +53,7 @@ macro_rules! scan_store_suite {
                 a_rename_keeps_the_version,
                 log_content_is_stored_as_data,
                 a_grown_last_line_replaces_its_results,
+                many_results_of_one_commit_are_all_stored,
             );
         }
     };
@@ -97,6 +98,27 @@ pub mod conformance {
             severity: "ERROR",
             line: line.to_owned(),
             line_timestamp: Some("2025-01-06T02:00:01Z".to_owned()),
+        }
+    }
+
+    pub fn many_results_of_one_commit_are_all_stored(s: &mut dyn ScanStore) {
+        // Counts around the sizes a backend may write in one statement.
+        for n in [31, 32, 33, 64, 100] {
+            let path = format!("/logs/{n}.log");
+            let id = s.begin_version(&file(&path), None).unwrap();
+            let mut f = file(&path);
+            f.logscan_id = id;
+            f.position = 10 * n + 10;
+            let results: Vec<ScanResult> =
+                (1..=n).map(|i| result(i, &format!("ORA-{i:05}: line {i}"))).collect();
+            s.commit_scans(&[ScanCommit { file: f, results, replace_from: None }]).unwrap();
+            let rows = s.scan_results(id).unwrap();
+            let got: Vec<(u64, u64, String)> =
+                rows.iter().map(|r| (r.line_number, r.byte_offset, r.line.clone())).collect();
+            let want: Vec<(u64, u64, String)> =
+                (1..=n).map(|i| (i, i * 10, format!("ORA-{i:05}: line {i}"))).collect();
+            assert_eq!(got, want, "{n} results");
+            assert!(rows.iter().all(|r| r.file_path == path && r.severity == "ERROR"));
         }
     }
 

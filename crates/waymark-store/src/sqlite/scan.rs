@@ -178,23 +178,10 @@ fn insert_sql(rows: usize) -> String {
          byte_offset, rule, severity, line, line_timestamp, scanned_at) VALUES ",
     );
     for i in 0..rows {
-        let p = i * 10;
-        if i > 0 {
-            sql.push(',');
-        }
-        sql.push_str(&format!(
-            "(?{},?{},?{},?{},?{},?{},?{},?{},?{},?{})",
-            p + 1,
-            p + 2,
-            p + 3,
-            p + 4,
-            p + 5,
-            p + 6,
-            p + 7,
-            p + 8,
-            p + 9,
-            p + 10
-        ));
+        let params: Vec<String> = (1..=10).map(|c| format!("?{}", i * 10 + c)).collect();
+        sql.push_str(if i == 0 { "(" } else { ",(" });
+        sql.push_str(&params.join(","));
+        sql.push(')');
     }
     sql
 }
