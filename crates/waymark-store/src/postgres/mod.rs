@@ -47,6 +47,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("06_export", include_str!("../../migrations/postgres/06_export.up.sql")),
     ("07_views", include_str!("../../migrations/postgres/07_views.up.sql")),
     ("08_event_counts", include_str!("../../migrations/postgres/08_event_counts.up.sql")),
+    ("09_join_key", include_str!("../../migrations/postgres/09_join_key.up.sql")),
 ];
 
 /// The advisory-lock class of waymark's locks (the first of the two `int4` keys).
