@@ -177,7 +177,7 @@ case $cmd in
         mapfile -t all < <(targets)
         # From the seeds alone, so that the time does not grow with what long runs found.
         rm -rf "$work/short-corpus"
-        run "$work/short-corpus" "${WAYMARK_FUZZ_SECS:-4}" "${all[@]}"
+        run "$work/short-corpus" "${WAYMARK_FUZZ_SECS:-3}" "${all[@]}"
         echo "fuzz: ${#all[@]} targets run in $((SECONDS - built)) s (build and seeds $((built - started)) s)" >&2
         ;;
     long)
