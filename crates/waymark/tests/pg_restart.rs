@@ -1,5 +1,5 @@
 //! PostgreSQL restarted (fast mode: every session terminated, as in a real restart) twice while
-//! `waymark ingest` writes to it: the run reconnects, finishes (exit 0), and the store holds
+//! `waymark ingest` writes to it (and, more cheaply, while `serve` follows a growing file): the run reconnects, finishes (exit 0), and the store holds
 //! exactly what one ingest of the same file into SQLite holds — the same events with the same
 //! reasons, dead letters, join state and positions, no batch stored twice — and the simulator's
 //! truth. The test restarts a cluster of its own (`scripts/pg.sh` with `WAYMARK_PG_DIR`, a
@@ -25,7 +25,8 @@ struct Cluster {
 }
 
 impl Cluster {
-    fn start() -> Option<Cluster> {
+    /// Starts the cluster of the test `name` (a folder and a port of its own).
+    fn start(name: &str) -> Option<Cluster> {
         if std::env::var("WAYMARK_TEST_PG").is_err() {
             util::skipped(
                 "PostgreSQL restart",
@@ -34,7 +35,8 @@ impl Cluster {
             );
             return None;
         }
-        let dir = std::env::temp_dir().join(format!("waymark-pg-restart-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("waymark-pg-restart-{name}-{}", std::process::id()));
         let mut cluster = Cluster { dir, url: String::new() };
         let out = cluster.pg_sh("start");
         cluster.url = out
@@ -74,7 +76,7 @@ fn stored(url: &str) -> Option<i64> {
 
 #[test]
 fn postgres_restarted_twice_mid_ingest_loses_and_doubles_nothing() {
-    let Some(cluster) = Cluster::start() else { return };
+    let Some(cluster) = Cluster::start("ingest") else { return };
     let pg = database_on(&cluster.url, "restart");
     let dir = Dir::new();
     let (records, truth) = (dir.path("flows.log"), dir.path("truth.jsonl"));
@@ -129,4 +131,103 @@ fn postgres_restarted_twice_mid_ingest_loses_and_doubles_nothing() {
         ),
         0
     );
+}
+
+/// `serve` on PostgreSQL following a file that grows, the server restarted twice meanwhile:
+/// its file source reconnects and goes on, its API answers, SIGTERM stops it cleanly, and the
+/// store holds the truth — the same dead letters and records as one ingest of the final file
+/// into SQLite, no batch twice.
+#[test]
+fn postgres_restarted_twice_while_serve_follows_a_file_loses_and_doubles_nothing() {
+    use std::io::{BufRead as _, Write as _};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let Some(cluster) = Cluster::start("serve") else { return };
+    let pg = database_on(&cluster.url, "serve");
+    let dir = Dir::new();
+    let (records, truth) = (dir.path("flows.log"), dir.path("truth.jsonl"));
+    util::simulate(&dir, &["--flows", "3000", "--seed", "29", "--noise", "0.01"], &records, &truth);
+    let all = std::fs::read(&records).expect("records");
+    let logs = dir.path("logs");
+    std::fs::create_dir(&logs).expect("logs");
+    let app = logs.join("app.log");
+    let config = dir.write(
+        "serve.toml",
+        format!(
+            "[[source]]\ntype = \"file\"\nname = \"flows\"\npaths = [\"{}/*\"]\n",
+            logs.display()
+        )
+        .as_bytes(),
+    );
+    // The writer: whole lines, 100 at a time every 20 ms.
+    let lines: Vec<Vec<u8>> = all.split_inclusive(|b| *b == b'\n').map(<[u8]>::to_vec).collect();
+    let total = lines.len();
+    let written = Arc::new(AtomicUsize::new(0));
+    let writer = {
+        let (app, written) = (app.clone(), Arc::clone(&written));
+        std::thread::spawn(move || {
+            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&app).unwrap();
+            for chunk in lines.chunks(100) {
+                f.write_all(&chunk.concat()).expect("append");
+                written.fetch_add(chunk.len(), Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let log_path = dir.path("serve.log");
+    let mut serve = dir
+        .cmd_db(Path::new(&pg))
+        .arg("--config")
+        .arg(&config)
+        .args(["-v", "serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log_path).expect("log"))
+        .spawn()
+        .expect("serve");
+    let mut line = String::new();
+    std::io::BufReader::new(serve.stdout.take().expect("stdout")).read_line(&mut line).unwrap();
+    let base = line.trim().rsplit(' ').next().expect("address").to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{line}");
+    for part in [3, 2] {
+        while written.load(Ordering::SeqCst) < total / part {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        cluster.pg_sh("restart");
+    }
+    writer.join().expect("writer");
+    let want = util::truth(&truth);
+    let status = || -> Option<serde_json::Value> {
+        let body = ureq::get(&format!("{base}/api/v1/status")).call().ok()?.into_body();
+        serde_json::from_str(&body.into_with_config().read_to_string().ok()?).ok()
+    };
+    let t = Instant::now();
+    while status().and_then(|s| s["events"].as_u64()) != Some(want.len() as u64) {
+        assert!(
+            t.elapsed() < Duration::from_secs(90),
+            "not all events followed:\n{}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let sent = Command::new("kill").args(["-TERM", &serve.id().to_string()]).status().unwrap();
+    assert!(sent.success());
+    let exit = serve.wait().expect("wait");
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(exit.success(), "serve after SIGTERM: {exit}\n{log}");
+    assert!(log.contains("reconnected to PostgreSQL"), "no reconnect was needed:\n{log}");
+
+    let once = dir.path("once.db");
+    util::assert_success(&dir.cmd_db(&once).arg("ingest").arg(&app).output().unwrap(), &["ingest"]);
+    let (got, once) = (Store::of(Path::new(&pg)), Store::of(&once));
+    util::assert_same_rows(&got.events(), &want, "events vs the truth");
+    for sql in [
+        format!(
+            "SELECT position, kind, raw_len, {} FROM dead_letters ORDER BY position",
+            got.hex("raw")
+        ),
+        "SELECT sum(records), sum(dead_letters) FROM batches".to_owned(),
+    ] {
+        let other = sql.replace(&got.hex("raw"), &once.hex("raw"));
+        assert_eq!(got.rows(&sql), once.rows(&other), "{sql}");
+    }
 }

@@ -90,7 +90,8 @@ pub const RECONNECT_WAIT: Duration = Duration::from_secs(60);
 /// see [`PgStore::with`] and [`PgStore::transact`]; a reconnect restores what the session held
 /// (the schema, the staging table, the leases of the file sources it claimed).
 pub struct PgStore {
-    client: RefCell<Client>,
+    /// The session; `None` only while the store is dropped (see `close`).
+    client: RefCell<Option<Client>>,
     url: String,
     schema: Option<String>,
     claims: Claims,
@@ -163,7 +164,7 @@ impl PgStore {
         read_only: bool,
     ) -> PgStore {
         PgStore {
-            client: RefCell::new(client),
+            client: RefCell::new(Some(client)),
             url: url.to_owned(),
             schema,
             claims,
@@ -182,7 +183,7 @@ impl PgStore {
         let mut since = None;
         loop {
             self.restore(&mut since)?;
-            match f(&mut self.client.borrow_mut()) {
+            match f(self.client.borrow_mut().as_mut().expect("connected until dropped")) {
                 Err(e @ StoreError::Lost { .. }) => self.lose(e, &mut since)?,
                 other => return other,
             }
@@ -199,7 +200,9 @@ impl PgStore {
         loop {
             self.restore(&mut since)?;
             let mut xid = None;
-            let outcome = self.attempt(&mut self.client.borrow_mut(), &mut f, &mut xid);
+            let mut client = self.client.borrow_mut();
+            let client = client.as_mut().expect("connected until dropped");
+            let outcome = self.attempt(client, &mut f, &mut xid);
             match outcome {
                 Ok(value) => return Ok(value),
                 Err(Failed::Before(e @ StoreError::Lost { .. })) => self.lose(e, &mut since)?,
@@ -296,7 +299,7 @@ impl PgStore {
     /// Restores a lost connection: connects again (a doubling delay up to 5 s between tries,
     /// for up to [`RECONNECT_WAIT`] since the loss) and takes the session's leases again.
     fn restore(&self, since: &mut Option<Instant>) -> Result<()> {
-        if !self.lost.get() && !self.client.borrow().is_closed() {
+        if !self.lost.get() && !self.client.borrow().as_ref().is_some_and(Client::is_closed) {
             return Ok(());
         }
         let first = *since.get_or_insert_with(Instant::now);
@@ -306,7 +309,7 @@ impl PgStore {
                 .and_then(|mut client| self.retake_leases(&mut client).map(|()| client));
             match restored {
                 Ok(client) => {
-                    *self.client.borrow_mut() = client;
+                    close(self.client.borrow_mut().replace(client));
                     self.lost.set(false);
                     tracing::info!(after = ?first.elapsed(), "reconnected to PostgreSQL");
                     return Ok(());
@@ -367,7 +370,7 @@ impl PgStore {
 
     /// The connection, for tests and tools of this crate.
     pub fn client(&mut self) -> &mut Client {
-        self.client.get_mut()
+        self.client.get_mut().as_mut().expect("connected until dropped")
     }
 
     /// The schema the tables live in, when not the default one.
@@ -451,6 +454,28 @@ fn is_lost(err: &postgres::Error) -> bool {
         return code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03");
     }
     std::error::Error::source(err).is_some_and(|s| s.is::<std::io::Error>())
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        close(self.client.get_mut().take());
+    }
+}
+
+/// Closes a session. `postgres::Client` blocks on a runtime of its own when dropped, which
+/// panics on a thread that drives an async runtime (`serve`'s state is dropped there at
+/// shutdown): it is dropped on a thread of its own, waited for, so the session (and its leases)
+/// has ended when this returns.
+fn close(client: Option<Client>) {
+    if let Some(client) = client {
+        let closed = std::thread::Builder::new()
+            .name("pg-close".into())
+            .spawn(move || drop(client))
+            .map(|h| h.join());
+        if !matches!(closed, Ok(Ok(()))) {
+            tracing::warn!("a PostgreSQL session could not be closed cleanly (the server ends it)");
+        }
+    }
 }
 
 /// The connection settings of a URL, with waymark's defaults.
