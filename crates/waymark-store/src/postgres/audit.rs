@@ -368,15 +368,15 @@ pub(crate) fn record_scanned(
     system_type: &str,
     position: u64,
 ) {
-    s.client
-        .borrow_mut()
-        .execute(
+    s.with(|c| {
+        Ok(c.execute(
             "INSERT INTO scanned_files (logscan_id, file_path, system_type, size, position,
                 first_scanned_at, scanned_at)
              VALUES ($1, $2, $3, $4, $4, now(), now())
              ON CONFLICT (logscan_id) DO UPDATE SET position = excluded.position,
                 size = excluded.size",
             &[&logscan_id, &path, &system_type, &(position as i64)],
-        )
-        .unwrap();
+        )?)
+    })
+    .unwrap();
 }

@@ -200,9 +200,11 @@ impl PgStore {
         loop {
             self.restore(&mut since)?;
             let mut xid = None;
-            let mut client = self.client.borrow_mut();
-            let client = client.as_mut().expect("connected until dropped");
-            let outcome = self.attempt(client, &mut f, &mut xid);
+            let outcome = {
+                let mut client = self.client.borrow_mut();
+                let client = client.as_mut().expect("connected until dropped");
+                self.attempt(client, &mut f, &mut xid)
+            };
             match outcome {
                 Ok(value) => return Ok(value),
                 Err(Failed::Before(e @ StoreError::Lost { .. })) => self.lose(e, &mut since)?,
