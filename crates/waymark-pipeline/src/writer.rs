@@ -18,9 +18,9 @@ use waymark_store::{EventStore, StoreError};
 pub const BUSY_WAIT: Duration = Duration::from_secs(60);
 
 /// Commits `batch`; while the store is busy, retries with a doubling delay (logged) up to
-/// [`BUSY_WAIT`]. A lost database connection is restored by the store itself (PostgreSQL: see
-/// `PgStore`, which runs the batch again or finds it landed); one it could not restore, a full
-/// disk, any other error stops at once with a clear message.
+/// [`BUSY_WAIT`]. A lost database connection is restored by the store itself (PostgreSQL's runs
+/// the batch again or finds it landed); one it could not restore, a full disk, any other error
+/// stops at once with a clear message.
 pub fn commit_with_retry(store: &mut dyn EventStore, batch: &Batch) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut delay = Duration::from_millis(100);
