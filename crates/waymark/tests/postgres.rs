@@ -126,6 +126,15 @@ fn killed_at_random_points_then_resumed_gives_the_tables_of_one_clean_run() {
     util::scenario::killed_and_resumed_gives_one_clean_run(&dir, Path::new(&pg), &delays, 2);
 }
 
+/// The SQLite Kafka truth test (`kafka.rs`) on PostgreSQL.
+#[cfg(feature = "kafka")]
+#[test]
+fn simulate_to_broker_to_consume_equals_the_truth() {
+    let Some(pg) = fresh_database("kafka") else { return };
+    let dir = Dir::new();
+    util::scenario::kafka_consume_equals_the_truth(&dir, Path::new(&pg));
+}
+
 /// Scale-out: records produced without keys (librdkafka's random partitioner over 6
 /// partitions, so a flow's records and a failure's reason land in different partitions), three
 /// `consume` processes of one group on one PostgreSQL, one killed with SIGKILL mid-run and one

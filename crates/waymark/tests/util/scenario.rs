@@ -97,3 +97,49 @@ pub fn killed_and_resumed_gives_one_clean_run(
     assert_same_tables(&store, &Store::of(&clean_db));
     assert_eq!(store.events(), truth(&truth_path));
 }
+
+/// Ten thousand flows with noise and empty messages produced to a 3-partition broker
+/// (librdkafka's mock cluster), consumed into `db`: the events equal the truth, the dead
+/// letters are the noise and name their topic/partition, and a second run finds nothing new.
+pub fn kafka_consume_equals_the_truth(dir: &Dir, db: &Path) {
+    let broker = super::Broker::start(3);
+    let args = ["--flows", "10000", "--seed", "5", "--noise", "0.005", "--empty-messages", "3"];
+    let (records, truth_path) = (dir.path("sim.log"), dir.path("truth.jsonl"));
+    // The same seed writes the truth (and the noise count) and produces the same records.
+    let noise = simulate(dir, &args, &records, &truth_path);
+    let out =
+        dir.cmd().args(["simulate", "--brokers", &broker.bootstrap]).args(args).output().unwrap();
+    assert_success(&out, &args);
+    let consume = |idle: &str| {
+        let out = dir
+            .cmd_db(db)
+            .args(["consume", "--brokers", &broker.bootstrap, "--exit-when-idle", idle, "--json"])
+            .args(["-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500"])
+            .output()
+            .unwrap();
+        assert_success(&out, &["consume"]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json")
+    };
+    let s = consume("2");
+    let store = Store::of(db);
+    let want = truth(&truth_path);
+    super::assert_same_rows(&store.events(), &want, "events vs truth");
+    assert_eq!(store.count("SELECT count(*) FROM dead_letters"), noise);
+    assert_eq!(store.count("SELECT count(*) FROM dead_letters WHERE kind = 'empty'"), 3);
+    assert!(
+        store.count("SELECT count(*) FROM dead_letters WHERE kind IN ('nul_byte', 'invalid_utf8')")
+            > 0
+    );
+    // Dead letters name their topic/partition and offset.
+    let names = store.rows(
+        "SELECT DISTINCT s.name FROM dead_letters d JOIN sources s ON s.id = d.source_id \
+         ORDER BY 1",
+    );
+    assert!(names.iter().all(|r| r[0].starts_with("raw-logs/")), "{names:?}");
+    assert_eq!(store.count("SELECT count(*) FROM sources WHERE kind = 'kafka'"), 3);
+    assert_eq!(s["lag"].as_i64(), Some(0));
+    assert_eq!(s["offsets_missing"].as_u64(), Some(0));
+    // A second run finds nothing new.
+    assert_eq!(consume("1")["events"].as_u64(), Some(0));
+    assert_eq!(store.events().len(), want.len());
+}
