@@ -5,6 +5,8 @@
 #                           it running) and prints `export WAYMARK_TEST_PG=postgres://…`
 #   scripts/pg.sh url       prints the URL of the running cluster (fails when it is not running)
 #   scripts/pg.sh stop      stops it (a no-op when it is not running)
+#   scripts/pg.sh restart   restarts the running cluster in fast mode (sessions are terminated,
+#                           as in a real restart) on the same port: the fault tests' restart
 #
 # Idempotent: a second `start` reuses the running cluster. The cluster runs as the `postgres`
 # user in a folder of its own under /tmp (one per checkout, so two checkouts on one machine do
@@ -175,6 +177,14 @@ stop() {
     rm -f "$envfile"
 }
 
+restart() {
+    install
+    running || { log "not running"; exit 1; }
+    # The options of the first start (port, socket folder, settings) are kept in postmaster.opts.
+    as_postgres "$bindir/pg_ctl" -D "$data" -l "$log" -m fast -w -t 60 restart >/dev/null
+    write_env
+}
+
 case "${1:-start}" in
     start) start ;;
     url)
@@ -184,8 +194,9 @@ case "${1:-start}" in
         echo
         ;;
     stop) stop ;;
+    restart) restart ;;
     *)
-        log "usage: scripts/pg.sh [start|url|stop]"
+        log "usage: scripts/pg.sh [start|url|stop|restart]"
         exit 2
         ;;
 esac

@@ -18,8 +18,9 @@ use waymark_store::{EventStore, StoreError};
 pub const BUSY_WAIT: Duration = Duration::from_secs(60);
 
 /// Commits `batch`; while the store is busy, retries with a doubling delay (logged) up to
-/// [`BUSY_WAIT`]. Any other error — a full disk, a lost database — stops at once with a clear
-/// message: retrying would not help, and nothing of the batch was written.
+/// [`BUSY_WAIT`]. A lost database connection is restored by the store itself (PostgreSQL's runs
+/// the batch again or finds it landed); one it could not restore, a full disk, any other error
+/// stops at once with a clear message.
 pub fn commit_with_retry(store: &mut dyn EventStore, batch: &Batch) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut delay = Duration::from_millis(100);
@@ -43,6 +44,12 @@ pub fn commit_with_retry(store: &mut dyn EventStore, batch: &Batch) -> anyhow::R
             Err(e @ StoreError::Full { .. }) => {
                 return Err(e).context(
                     "the store's disk is full; nothing of the batch was written (free space and run again)",
+                );
+            }
+            // The store restores a lost connection itself, for a bound (PostgreSQL: 60 s).
+            Err(e @ StoreError::Lost { .. }) => {
+                return Err(e).context(
+                    "the database stayed out of reach; the batch may or may not have been stored (a rerun stores nothing twice)",
                 );
             }
             Err(e) => return Err(e).context("cannot commit a batch to the store"),

@@ -45,6 +45,13 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %err, "store unavailable");
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the store is busy, retry later")
             }
+            StoreError::Lost { .. } => {
+                tracing::warn!(error = %err, "store unreachable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the store is unreachable, retry later",
+                )
+            }
             _ => {
                 tracing::error!(error = %err, "store error");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store error (see the server log)")

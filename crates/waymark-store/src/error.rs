@@ -16,6 +16,11 @@ pub enum StoreError {
     /// The database was busy (another writer held it) past the retry bound.
     #[error("{backend}: the store is locked by another writer ({message})")]
     Busy { backend: &'static str, message: String },
+    /// The connection to the database was lost (the server restarted or went away) and not
+    /// restored within the store's bound; an operation cut off by it may or may not have landed,
+    /// and running it again stores nothing twice.
+    #[error("{backend}: the connection to the database was lost ({message})")]
+    Lost { backend: &'static str, message: String },
     /// The disk or the database is full.
     #[error("{backend}: the store is full ({message})")]
     Full { backend: &'static str, message: String },

@@ -5,53 +5,13 @@ mod util;
 
 use std::io::Write;
 use std::process::Stdio;
-use std::time::Duration;
 
 use util::{count, events, rows, simulate, truth, Dir};
 
 #[test]
 fn thousands_of_interleaved_flows_match_the_truth_row_for_row() {
     let dir = Dir::new();
-    let (records, truth_path) = (dir.path("flows.log"), dir.path("truth.jsonl"));
-    let noise = simulate(
-        &dir,
-        &["--flows", "3000", "--seed", "7", "--noise", "0.02", "--p-reason-first", "0.4"],
-        &records,
-        &truth_path,
-    );
-    assert!(noise > 100, "the run must contain noise records, got {noise}");
-    let out = dir.run(&["ingest", "--json", records.to_str().unwrap()]);
-    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let expected = truth(&truth_path);
-    assert_eq!(events(&dir.db()), expected, "stored events differ from the truth");
-    assert_eq!(summary["events"].as_u64().unwrap(), expected.len() as u64);
-    assert_eq!(summary["dead_letters"].as_u64().unwrap(), noise);
-    assert_eq!(count(&dir.db(), "SELECT count(*) FROM dead_letters"), noise);
-    assert_eq!(summary["waiting"].as_u64(), Some(0));
-    // Every failure got its reason, joined or inline.
-    assert_eq!(
-        count(
-            &dir.db(),
-            "SELECT count(*) FROM events WHERE status='FAILURE' AND failure_reason IS NULL"
-        ),
-        0
-    );
-    let joined = summary["reasons_joined"].as_u64().unwrap();
-    assert_eq!(joined, summary["details"].as_u64().unwrap());
-    assert!(joined > 500, "{joined}");
-    // Every record is accounted for.
-    let r = |k: &str| summary[k].as_u64().unwrap();
-    assert_eq!(r("records"), r("events") + r("details") + r("dead_letters") + r("blank"));
-    // Dead letters carry their source and position: the raw bytes are at that offset.
-    let file = std::fs::read(&records).unwrap();
-    for row in rows(&dir.db(), "SELECT position, raw_len, hex(raw) FROM dead_letters LIMIT 50") {
-        let (pos, len): (usize, usize) = (row[0].parse().unwrap(), row[1].parse().unwrap());
-        let raw: Vec<u8> = (0..row[2].len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&row[2][i..i + 2], 16).unwrap())
-            .collect();
-        assert_eq!(&file[pos..pos + len], &raw[..]);
-    }
+    util::scenario::interleaved_flows_match_the_truth(&dir, &dir.db());
 }
 
 #[test]
@@ -107,50 +67,9 @@ fn a_replaced_or_truncated_file_is_a_new_version() {
 #[test]
 fn killed_at_random_points_then_resumed_gives_the_tables_of_one_clean_run() {
     let dir = Dir::new();
-    let (records, truth_path) = (dir.path("flows.log"), dir.path("truth.jsonl"));
-    simulate(&dir, &["--flows", "6000", "--seed", "11", "--noise", "0.01"], &records, &truth_path);
-    // Small batches so that a kill lands between many commits.
-    let config = dir.write("small.toml", b"[ingest]\nbatch_records = 300\njoin_ttl_secs = 20\n");
-    let clean_db = dir.path("clean.db");
-    let mut clean = dir.cmd_db(&clean_db);
-    clean.arg("--config").arg(&config).arg("ingest").arg(&records);
-    util::assert_success(&clean.output().unwrap(), &["clean ingest"]);
-
-    let crashed_db = dir.path("crashed.db");
-    let mut kills = 0;
-    for delay_ms in [15u64, 40, 5, 70, 25, 55, 10, 90] {
-        let mut child = dir
-            .cmd_db(&crashed_db)
-            .arg("--config")
-            .arg(&config)
-            .arg("ingest")
-            .arg(&records)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap(); // SIGKILL
-            kills += 1;
-        }
-        child.wait().unwrap();
-    }
-    let mut finish = dir.cmd_db(&crashed_db);
-    finish.arg("--config").arg(&config).arg("ingest").arg(&records);
-    util::assert_success(&finish.output().unwrap(), &["final ingest"]);
-    assert!(kills >= 3, "only {kills} runs were killed mid-way: make the input bigger");
-
-    let tables = [
-        "SELECT source_id, position, system_id, checkpoint_id, timestamp, status, correlation_id, failure_reason, ts_us FROM events ORDER BY source_id, position",
-        "SELECT source_id, position, kind, reason, hex(raw), raw_len FROM dead_letters ORDER BY source_id, position",
-        "SELECT source_id, position, kind, system_id, correlation_id, ts_us, reason, state FROM join_pending ORDER BY source_id, position",
-        "SELECT kind, name, position, identity, watermark_us FROM sources ORDER BY id",
-    ];
-    for sql in tables {
-        assert_eq!(rows(&crashed_db, sql), rows(&clean_db, sql), "{sql}");
-    }
-    assert_eq!(events(&crashed_db), truth(&truth_path));
+    let crashed = dir.path("crashed.db");
+    let delays = [15, 40, 5, 70, 25, 55, 10, 90];
+    util::scenario::killed_and_resumed_gives_one_clean_run(&dir, &crashed, &delays, 3);
 }
 
 #[test]

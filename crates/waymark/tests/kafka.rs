@@ -52,32 +52,7 @@ fn produce_to(dir: &Dir, bootstrap: &str, args: &[&str]) -> u64 {
 #[test]
 fn simulate_to_broker_to_consume_equals_the_truth() {
     let dir = Dir::new();
-    let broker = Broker::start(3);
-    let args = ["--flows", "10000", "--seed", "5", "--noise", "0.005", "--empty-messages", "3"];
-    let noise = produce(&dir, &broker, &args);
-    let out = consume(&dir, &broker, "2").output().unwrap();
-    assert_success(&out, &["consume"]);
-    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    util::assert_same_rows(&events(&dir.db()), &truth(&dir.path("truth.jsonl")), "events vs truth");
-    assert_eq!(count(&dir.db(), "SELECT count(*) FROM dead_letters"), noise);
-    assert_eq!(count(&dir.db(), "SELECT count(*) FROM dead_letters WHERE kind = 'empty'"), 3);
-    assert!(
-        count(
-            &dir.db(),
-            "SELECT count(*) FROM dead_letters WHERE kind IN ('nul_byte', 'invalid_utf8')"
-        ) > 0
-    );
-    // Dead letters name their topic/partition and offset.
-    let names = util::rows(&dir.db(), "SELECT DISTINCT s.name FROM dead_letters d JOIN sources s ON s.id = d.source_id ORDER BY 1");
-    assert!(names.iter().all(|r| r[0].starts_with("raw-logs/")), "{names:?}");
-    assert_eq!(count(&dir.db(), "SELECT count(*) FROM sources WHERE kind = 'kafka'"), 3);
-    assert_eq!(s["lag"].as_i64(), Some(0));
-    assert_eq!(s["offsets_missing"].as_u64(), Some(0));
-    // A second run finds nothing new.
-    let again: serde_json::Value =
-        serde_json::from_slice(&consume(&dir, &broker, "1").output().unwrap().stdout).unwrap();
-    assert_eq!(again["events"].as_u64(), Some(0));
-    assert_eq!(events(&dir.db()).len(), truth(&dir.path("truth.jsonl")).len());
+    util::scenario::kafka_consume_equals_the_truth(&dir, &dir.db());
 }
 
 #[test]

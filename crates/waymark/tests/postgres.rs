@@ -10,25 +10,8 @@ mod util;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+use util::store::fresh_database;
 use util::Dir;
-
-/// A fresh database on the test server, as a URL; `None` (said) when there is no server.
-fn fresh_database(name: &str) -> Option<String> {
-    let Ok(url) = std::env::var("WAYMARK_TEST_PG") else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "WAYMARK_TEST_PG is not set: CI must run PostgreSQL tests (scripts/pg.sh)"
-        );
-        eprintln!("skipped: WAYMARK_TEST_PG is not set (eval \"$(scripts/pg.sh)\")");
-        return None;
-    };
-    let db = format!("cli_{name}_{}", std::process::id());
-    let mut admin = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
-    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db}")).expect("drop");
-    admin.batch_execute(&format!("CREATE DATABASE {db}")).expect("create");
-    let base = url.rsplit_once('/').map(|(b, _)| b).expect("a URL with a database");
-    Some(format!("{base}/{db}"))
-}
 
 fn spawn(dir: &Dir, db: &str, args: &[&str]) -> Child {
     dir.cmd_db(Path::new(db))
@@ -125,71 +108,31 @@ fn the_store_is_named_by_url_and_views_answer() {
     assert!(text.contains("f.log"), "{text}");
 }
 
+/// The SQLite truth test (`ingest.rs`) on PostgreSQL.
+#[test]
+fn thousands_of_interleaved_flows_match_the_truth_row_for_row() {
+    let Some(pg) = fresh_database("truth") else { return };
+    let dir = Dir::new();
+    util::scenario::interleaved_flows_match_the_truth(&dir, Path::new(&pg));
+}
+
+/// The SQLite crash test (`ingest.rs`) on PostgreSQL (a process takes longer to start: later
+/// kills).
 #[test]
 fn killed_at_random_points_then_resumed_gives_the_tables_of_one_clean_run() {
     let Some(pg) = fresh_database("kill") else { return };
     let dir = Dir::new();
-    dir.run(&[
-        "simulate", "--flows", "6000", "--seed", "11", "--noise", "0.01", "-q", "-o", "f.log",
-    ]);
-    // Small batches so that a kill lands between many commits.
-    let config = dir.write("small.toml", b"[ingest]\nbatch_records = 300\njoin_ttl_secs = 20\n");
-    let config = config.to_str().expect("path");
-    dir.run(&["--config", config, "ingest", "f.log"]);
-    let mut kills = 0;
-    for delay_ms in [60u64, 150, 30, 250, 100, 200] {
-        let mut child = spawn(&dir, &pg, &["--config", config, "ingest", "f.log"]);
-        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
-        if child.try_wait().expect("try_wait").is_none() {
-            child.kill().expect("kill"); // SIGKILL
-            kills += 1;
-        }
-        child.wait().expect("wait");
-    }
-    wait(spawn(&dir, &pg, &["--config", config, "ingest", "f.log"]), "final ingest");
-    assert!(kills >= 2, "only {kills} runs were killed mid-way: make the input bigger");
-    let sqlite = dir.db().display().to_string();
-    for q in [
-        "SELECT position, system_id, checkpoint_id, status, correlation_id, failure_reason, \
-         ts_us FROM events ORDER BY position",
-        "SELECT position, kind, reason, raw_len FROM dead_letters ORDER BY position",
-        "SELECT kind, system_id, correlation_id, ts_us, reason, state FROM join_pending \
-         ORDER BY ts_us, correlation_id, kind",
-        "SELECT kind, name, position, identity, watermark_us FROM sources ORDER BY id",
-    ] {
-        assert_eq!(sql(&dir, &pg, q), sql(&dir, &sqlite, q), "{q}");
-    }
+    let delays = [60, 150, 30, 250, 100, 200];
+    util::scenario::killed_and_resumed_gives_one_clean_run(&dir, Path::new(&pg), &delays, 2);
 }
 
-/// The events of a PostgreSQL store in the shape of `util::events`.
-fn pg_events(url: &str) -> Vec<Vec<String>> {
-    let mut c = postgres::Client::connect(url, postgres::NoTls).expect("connect");
-    let mut out: Vec<Vec<String>> = c
-        .query(
-            "SELECT system_id, checkpoint_id, ts_us, status, correlation_id,
-                    coalesce(failure_reason, 'NULL') FROM events",
-            &[],
-        )
-        .expect("events")
-        .iter()
-        .map(|r| {
-            vec![
-                r.get::<_, String>(0),
-                r.get(1),
-                waymark_core::normalize::format_utc(r.get(2)),
-                r.get(3),
-                r.get(4),
-                r.get(5),
-            ]
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-fn pg_count(url: &str, sql: &str) -> i64 {
-    let mut c = postgres::Client::connect(url, postgres::NoTls).expect("connect");
-    c.query_one(sql, &[]).expect("count").get(0)
+/// The SQLite Kafka truth test (`kafka.rs`) on PostgreSQL.
+#[cfg(feature = "kafka")]
+#[test]
+fn simulate_to_broker_to_consume_equals_the_truth() {
+    let Some(pg) = fresh_database("kafka") else { return };
+    let dir = Dir::new();
+    util::scenario::kafka_consume_equals_the_truth(&dir, Path::new(&pg));
 }
 
 /// Processes killed (and reaped) when the test ends, however it ends.
@@ -291,7 +234,7 @@ fn three_consumers_of_unkeyed_partitions_one_killed_one_late_store_the_truth() {
     guard.0.push(consume("60", &throttle));
     guard.0.push(consume("6", &[]));
     let started = Instant::now();
-    let stored = || pg_count(&pg, "SELECT count(*) FROM events");
+    let stored = || util::store::Store::of(Path::new(&pg)).count("SELECT count(*) FROM events");
     while stored() < 3000 && started.elapsed() < Duration::from_secs(120) {
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -307,7 +250,7 @@ fn three_consumers_of_unkeyed_partitions_one_killed_one_late_store_the_truth() {
         assert!(status.success(), "consumer {i} failed: {status}");
     }
     let want = util::truth(&truth);
-    let got = pg_events(&pg);
+    let got = util::store::Store::of(Path::new(&pg)).events();
     // Every event stored once: nothing missing, nothing doubled (reasons compared below).
     let without_reason = |rows: &[Vec<String>]| -> Vec<Vec<String>> {
         let mut r: Vec<Vec<String>> = rows.iter().map(|r| r[..5].to_vec()).collect();
@@ -382,15 +325,15 @@ fn a_stalled_consumer_that_wakes_after_reassignment_is_refused() {
         assert!(st.success(), "kill {sig} {a}");
     };
     signal("-STOP");
-    let stored = || pg_count(&pg, "SELECT count(*) FROM events");
-    assert_eq!(stored(), 0, "A committed before it was stopped");
+    let store = util::store::Store::of(Path::new(&pg));
+    assert_eq!(store.count("SELECT count(*) FROM events"), 0, "A committed before it was stopped");
     // B joins; after A's session times out, B is given every partition and stores them all.
     let mut b = consume("8", &[], "b.log");
     let status = b.wait().expect("wait B");
     let b_log = std::fs::read_to_string(dir.path("b.log")).unwrap_or_default();
     assert!(status.success(), "B failed: {status}\n{b_log}");
     let want = util::truth(&truth);
-    util::assert_same_rows(&pg_events(&pg), &want, "the store after B");
+    util::assert_same_rows(&store.events(), &want, "the store after B");
     let positions = "SELECT name, position FROM sources ORDER BY name";
     let before = sql(&dir, &pg, positions);
     // A wakes with its batch: the commit is refused, A stops with the reason.
@@ -400,7 +343,7 @@ fn a_stalled_consumer_that_wakes_after_reassignment_is_refused() {
     let a_log = a_log();
     assert!(!out.status.success(), "A's late commit was accepted:\n{a_log}");
     assert!(a_log.contains("claimed by another writer"), "A stopped for another reason:\n{a_log}");
-    util::assert_same_rows(&pg_events(&pg), &want, "the store after A woke");
+    util::assert_same_rows(&store.events(), &want, "the store after A woke");
     assert_eq!(sql(&dir, &pg, positions), before, "a position moved");
 }
 

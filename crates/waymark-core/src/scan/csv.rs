@@ -20,9 +20,7 @@ impl CsvLayout {
         let delimiter = hint.unwrap_or(b'\t');
         // Three fields need two delimiters: most first lines of logs are ruled out here,
         // before a CSV reader is built (a few microseconds per file, in every scan).
-        if memchr::memchr_iter(delimiter, line).nth(1).is_none() {
-            return None;
-        }
+        memchr::memchr_iter(delimiter, line).nth(1)?;
         let fields = split_fields(line, delimiter);
         if fields.len() < 3 || !fields.iter().all(|f| is_name(f)) {
             return None;

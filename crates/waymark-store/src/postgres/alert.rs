@@ -78,33 +78,40 @@ impl crate::AlertStore for PgStore {
         now_micros: i64,
     ) -> Result<()> {
         let now = to_time(now_micros);
-        let mut tx = self.client.get_mut().transaction()?;
-        for t in transitions {
-            let f = t.firing();
-            match t {
-                Transition::Fire(_) => tx.execute(
-                    "INSERT INTO alert_firings (key, rule, state, firing, fired_at, resolved_at)
-                     VALUES ($1, $2, 'active', $3, $4, NULL)
-                     ON CONFLICT (key) DO UPDATE SET rule = excluded.rule, state = 'active',
-                       firing = excluded.firing, fired_at = excluded.fired_at, resolved_at = NULL",
-                    &[&f.key, &f.rule, &Json(f), &now],
-                )?,
-                Transition::Resolve(_) => tx.execute(
-                    "UPDATE alert_firings SET state = 'resolved', resolved_at = $2 WHERE key = $1",
-                    &[&f.key, &now],
-                )?,
-            };
-        }
-        for n in notifications {
-            tx.execute(
-                "INSERT INTO alert_outbox (notification_id, sink, firing_key, action,
+        self.transact(|tx| {
+            for t in transitions {
+                let f = t.firing();
+                match t {
+                    Transition::Fire(_) => tx.execute(
+                        "INSERT INTO alert_firings (key, rule, state, firing, fired_at, resolved_at)
+                         VALUES ($1, $2, 'active', $3, $4, NULL)
+                         ON CONFLICT (key) DO UPDATE SET rule = excluded.rule, state = 'active',
+                           firing = excluded.firing, fired_at = excluded.fired_at, resolved_at = NULL",
+                        &[&f.key, &f.rule, &Json(f), &now],
+                    )?,
+                    Transition::Resolve(_) => tx.execute(
+                        "UPDATE alert_firings SET state = 'resolved', resolved_at = $2 WHERE key = $1",
+                        &[&f.key, &now],
+                    )?,
+                };
+            }
+            for n in notifications {
+                tx.execute(
+                    "INSERT INTO alert_outbox (notification_id, sink, firing_key, action,
                    notification, created_us, next_attempt_us) VALUES ($1, $2, $3, $4, $5, $6, $6)
                  ON CONFLICT (notification_id) DO NOTHING",
-                &[&n.id, &n.sink, &n.firing.key, &n.action.as_str(), &Json(n), &n.created_micros],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
+                    &[
+                        &n.id,
+                        &n.sink,
+                        &n.firing.key,
+                        &n.action.as_str(),
+                        &Json(n),
+                        &n.created_micros,
+                    ],
+                )?;
+            }
+            Ok(())
+        })
     }
 
     fn last_notified(&self, firing_key: &str, sink: &str) -> Result<Option<i64>> {
@@ -149,22 +156,22 @@ impl crate::AlertStore for PgStore {
             AttemptOutcome::Failed => ("failed", "failed", None),
         };
         let status = a.status.map(i64::from);
-        let mut tx = self.client.get_mut().transaction()?;
-        tx.execute(
-            "INSERT INTO alert_attempts (outbox_id, at, outcome, status, error)
+        self.transact(|tx| {
+            tx.execute(
+                "INSERT INTO alert_attempts (outbox_id, at, outcome, status, error)
              VALUES ($1, $2, $3, $4, $5)",
-            &[&row, &at, &outcome, &status, &a.error],
-        )?;
-        tx.execute(
-            "UPDATE alert_outbox SET state = $2, attempts = attempts + 1,
+                &[&row, &at, &outcome, &status, &a.error],
+            )?;
+            tx.execute(
+                "UPDATE alert_outbox SET state = $2, attempts = attempts + 1,
                next_attempt_us = coalesce($3, next_attempt_us), last_status = $4,
                last_error = $5,
                done_at = CASE WHEN $2 = 'pending' THEN NULL ELSE $6::timestamptz END
              WHERE id = $1",
-            &[&row, &state, &next, &status, &a.error, &at],
-        )?;
-        tx.commit()?;
-        Ok(())
+                &[&row, &state, &next, &status, &a.error, &at],
+            )?;
+            Ok(())
+        })
     }
 
     fn recent_notifications(&self, limit: usize) -> Result<Vec<OutboxRow>> {

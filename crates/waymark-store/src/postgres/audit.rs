@@ -60,27 +60,27 @@ impl crate::AuditStore for PgStore {
         runs: &[AuditUpsert],
         audited: Option<(i64, u64)>,
     ) -> Result<UpsertSummary> {
-        let mut tx = self.client.get_mut().transaction()?;
-        if !runs.is_empty() {
-            tx.execute("SELECT 1 FROM export_sequences WHERE name = 'runs' FOR UPDATE", &[])?;
-        }
-        let mut summary = UpsertSummary::default();
-        let mut order: Vec<&AuditUpsert> = runs.iter().collect();
-        order.sort_by(|a, b| a.run_key.cmp(&b.run_key));
-        for u in order {
-            upsert_one(&mut tx, u, &mut summary)?;
-        }
-        if let Some((id, position)) = audited {
-            tx.execute(
-                "INSERT INTO audit_progress (logscan_id, position, audited_at) VALUES ($1, $2, now())
-                 ON CONFLICT (logscan_id) DO UPDATE
-                 SET position = greatest(audit_progress.position, excluded.position),
-                     audited_at = excluded.audited_at",
-                &[&id, &i64::try_from(position).unwrap_or(i64::MAX)],
-            )?;
-        }
-        tx.commit()?;
-        Ok(summary)
+        self.transact(|tx| {
+            if !runs.is_empty() {
+                tx.execute("SELECT 1 FROM export_sequences WHERE name = 'runs' FOR UPDATE", &[])?;
+            }
+            let mut summary = UpsertSummary::default();
+            let mut order: Vec<&AuditUpsert> = runs.iter().collect();
+            order.sort_by(|a, b| a.run_key.cmp(&b.run_key));
+            for u in order {
+                upsert_one(tx, u, &mut summary)?;
+            }
+            if let Some((id, position)) = audited {
+                tx.execute(
+                    "INSERT INTO audit_progress (logscan_id, position, audited_at) VALUES ($1, $2, now())
+                     ON CONFLICT (logscan_id) DO UPDATE
+                     SET position = greatest(audit_progress.position, excluded.position),
+                         audited_at = excluded.audited_at",
+                    &[&id, &i64::try_from(position).unwrap_or(i64::MAX)],
+                )?;
+            }
+            Ok(summary)
+        })
     }
 
     fn runs(&self, filter: &RunFilter) -> Result<Vec<StoredRun>> {
@@ -368,15 +368,15 @@ pub(crate) fn record_scanned(
     system_type: &str,
     position: u64,
 ) {
-    s.client
-        .borrow_mut()
-        .execute(
+    s.with(|c| {
+        Ok(c.execute(
             "INSERT INTO scanned_files (logscan_id, file_path, system_type, size, position,
                 first_scanned_at, scanned_at)
              VALUES ($1, $2, $3, $4, $4, now(), now())
              ON CONFLICT (logscan_id) DO UPDATE SET position = excluded.position,
                 size = excluded.size",
             &[&logscan_id, &path, &system_type, &(position as i64)],
-        )
-        .unwrap();
+        )?)
+    })
+    .unwrap();
 }

@@ -43,64 +43,76 @@ fn key_columns(o: Origin) -> (i64, i64) {
 }
 
 /// The second key of a source's lease lock: a hash of its kind and name.
-fn lease_key(kind: &str, name: &str) -> i32 {
+pub(super) fn lease_key(kind: &str, name: &str) -> i32 {
     let h = waymark_core::correlation_hash(&format!("{kind}\u{0}{name}"));
     (h ^ (h >> 32)) as i32
 }
 
 impl EventStore for PgStore {
     fn source(&mut self, kind: &str, name: &str) -> Result<SourceRow> {
-        let client = self.client.get_mut();
-        if kind == "file" {
-            // A lease: a second process ingesting the same file waits here until the first
-            // one's connection ends, then resumes from the position it reached.
-            client.execute(
-                "SELECT pg_advisory_lock($1, $2)",
-                &[&LOCK_CLASS, &lease_key(kind, name)],
-            )?;
-        }
-        // Claim: raise the epoch and remember it; commits check it (see `fence`).
-        let row = client.query_one(
-            &format!(
-                "INSERT INTO sources (kind, name, epoch, updated_at) VALUES ($1, $2, 1, now())
-                 ON CONFLICT (kind, name) DO UPDATE SET epoch = sources.epoch + 1
-                 RETURNING {SOURCE_COLUMNS}, epoch"
-            ),
-            &[&kind, &name],
-        )?;
+        let row = self.with(|client| {
+            if kind == "file" {
+                // A lease: a second process ingesting the same file waits here until the first
+                // one's connection ends, then resumes from the position it reached.
+                client.execute(
+                    "SELECT pg_advisory_lock($1, $2)",
+                    &[&LOCK_CLASS, &lease_key(kind, name)],
+                )?;
+            }
+            // Claim: raise the epoch and remember it; commits check it (see `fence`). Claimed
+            // again after a lost connection: the epoch is raised once more, still this writer's.
+            Ok(client.query_one(
+                &format!(
+                    "INSERT INTO sources (kind, name, epoch, updated_at) VALUES ($1, $2, 1, now())
+                     ON CONFLICT (kind, name) DO UPDATE SET epoch = sources.epoch + 1
+                     RETURNING {SOURCE_COLUMNS}, epoch"
+                ),
+                &[&kind, &name],
+            )?)
+        })?;
         let source = source_row(&row)?;
         let epoch: i64 = row.get(6);
         self.claims.lock().unwrap_or_else(|e| e.into_inner()).insert(source.id, epoch);
+        if kind == "file" {
+            // Taken again if the connection is lost (see `PgStore::restore`).
+            let mut leases = self.leases.borrow_mut();
+            if !leases.iter().any(|l| l.2 == source.id && l.1 == name) {
+                leases.push((kind.to_owned(), name.to_owned(), source.id));
+            }
+        }
         Ok(source)
     }
 
     fn retire_source(&mut self, id: u32) -> Result<()> {
-        self.client.get_mut().execute(
-            "UPDATE sources SET kind = kind || ':retired', name = name || ' #' || id,
-                 updated_at = now() WHERE id = $1",
-            &[&i64::from(id)],
-        )?;
-        Ok(())
+        self.transact(|tx| {
+            tx.execute(
+                "UPDATE sources SET kind = kind || ':retired', name = name || ' #' || id,
+                     updated_at = now() WHERE id = $1",
+                &[&i64::from(id)],
+            )?;
+            Ok(())
+        })
     }
 
     fn rename_source(&mut self, id: u32, name: &str) -> Result<()> {
-        let mut tx = self.client.get_mut().transaction()?;
         let id = i64::from(id);
-        tx.execute(
-            "UPDATE sources SET kind = kind || ':retired', name = name || ' #' || id,
-                 updated_at = now()
-             WHERE name = $2 AND id <> $1
-               AND kind = (SELECT replace(kind, ':retired', '') FROM sources WHERE id = $1)",
-            &[&id, &name],
-        )?;
-        // A retired version found again is active again, under its new name.
-        tx.execute(
-            "UPDATE sources SET name = $2, kind = replace(kind, ':retired', ''), updated_at = now()
-             WHERE id = $1",
-            &[&id, &name],
-        )?;
-        tx.commit()?;
-        Ok(())
+        self.transact(|tx| {
+            tx.execute(
+                "UPDATE sources SET kind = kind || ':retired', name = name || ' #' || id,
+                     updated_at = now()
+                 WHERE name = $2 AND id <> $1
+                   AND kind = (SELECT replace(kind, ':retired', '') FROM sources WHERE id = $1)",
+                &[&id, &name],
+            )?;
+            // A retired version found again is active again, under its new name.
+            tx.execute(
+                "UPDATE sources SET name = $2, kind = replace(kind, ':retired', ''),
+                     updated_at = now()
+                 WHERE id = $1",
+                &[&id, &name],
+            )?;
+            Ok(())
+        })
     }
 
     fn recent_orphans(&self, limit: usize) -> Result<Vec<Pending>> {
@@ -126,43 +138,12 @@ impl EventStore for PgStore {
     }
 
     fn commit(&mut self, batch: &Batch) -> Result<()> {
-        let claims = self.claims.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let mut tx = self.client.get_mut().transaction()?;
-        fence(&mut tx, batch, &claims)?;
-        let c = &batch.counts;
-        let batch_id: i64 = tx
-            .query_one(
-                "INSERT INTO batches (committed_at, records, events, dead_letters)
-                 VALUES (now(), $1, $2, $3) RETURNING id",
-                &[&(c.records as i64), &(c.events as i64), &(c.rejected as i64)],
-            )?
-            .get(0);
-        copy_events(&mut tx, batch, batch_id)?;
-        apply_changes(&mut tx, batch, batch_id)?;
-        insert_dead_letters(&mut tx, batch, batch_id)?;
-        for p in &batch.positions {
-            tx.execute(
-                "UPDATE sources SET position = $2, identity = coalesce($3, identity),
-                     updated_at = now() WHERE id = $1",
-                &[&i64::from(p.source), &(p.position as i64), &p.identity],
-            )?;
-        }
-        for (source, watermark) in &batch.watermarks {
-            tx.execute(
-                "UPDATE sources SET watermark_us = $2 WHERE id = $1",
-                &[&i64::from(*source), watermark],
-            )?;
-        }
-        // Last: the export number of the batch (see 06_export). The counter stays locked until
-        // the commit, so no export reads a top above a batch still in flight.
-        tx.execute(
-            "WITH n AS (UPDATE export_sequences SET value = value + 1
-                 WHERE name = 'batches' RETURNING value)
-             UPDATE batches SET seq = (SELECT value FROM n) WHERE id = $1",
-            &[&batch_id],
-        )?;
-        tx.commit()?;
-        Ok(())
+        // Run again when the connection is lost before the COMMIT; never twice when it landed
+        // (see `PgStore::transact`).
+        self.transact(|tx| {
+            let claims = self.claims.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            commit_batch(tx, batch, &claims)
+        })
     }
 
     fn trace(&self, correlation_id: &str) -> Result<Vec<EventRow>> {
@@ -269,6 +250,48 @@ impl EventStore for PgStore {
             dead_letters: n(5)?,
         })
     }
+}
+
+/// The writes of one batch, in the caller's transaction.
+fn commit_batch(
+    tx: &mut Transaction<'_>,
+    batch: &Batch,
+    claims: &std::collections::HashMap<u32, i64>,
+) -> Result<()> {
+    fence(tx, batch, claims)?;
+    let c = &batch.counts;
+    let batch_id: i64 = tx
+        .query_one(
+            "INSERT INTO batches (committed_at, records, events, dead_letters)
+             VALUES (now(), $1, $2, $3) RETURNING id",
+            &[&(c.records as i64), &(c.events as i64), &(c.rejected as i64)],
+        )?
+        .get(0);
+    copy_events(tx, batch, batch_id)?;
+    apply_changes(tx, batch, batch_id)?;
+    insert_dead_letters(tx, batch, batch_id)?;
+    for p in &batch.positions {
+        tx.execute(
+            "UPDATE sources SET position = $2, identity = coalesce($3, identity),
+                 updated_at = now() WHERE id = $1",
+            &[&i64::from(p.source), &(p.position as i64), &p.identity],
+        )?;
+    }
+    for (source, watermark) in &batch.watermarks {
+        tx.execute(
+            "UPDATE sources SET watermark_us = $2 WHERE id = $1",
+            &[&i64::from(*source), watermark],
+        )?;
+    }
+    // Last: the export number of the batch (see 06_export). The counter stays locked until
+    // the commit, so no export reads a top above a batch still in flight.
+    tx.execute(
+        "WITH n AS (UPDATE export_sequences SET value = value + 1
+             WHERE name = 'batches' RETURNING value)
+         UPDATE batches SET seq = (SELECT value FROM n) WHERE id = $1",
+        &[&batch_id],
+    )?;
+    Ok(())
 }
 
 /// Refuses the batch unless this writer still holds every source it writes: the epoch it

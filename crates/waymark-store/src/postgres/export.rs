@@ -146,46 +146,46 @@ impl crate::ExportStore for PgStore {
     }
 
     fn finish_export(&mut self, done: &FinishedExport) -> Result<()> {
-        let mut tx = self.client.get_mut().transaction()?;
-        let rows = i64::try_from(done.rows).unwrap_or(i64::MAX);
-        if let Some(name) = &done.name {
-            // Locked: two exports of one name finishing at once are checked one after the other.
-            let stored = tx
-                .query_opt(
-                    "SELECT upto, filter FROM export_watermarks
+        self.transact(|tx| {
+            let rows = i64::try_from(done.rows).unwrap_or(i64::MAX);
+            if let Some(name) = &done.name {
+                // Locked: two exports of one name finishing at once are checked one after the other.
+                let stored = tx
+                    .query_opt(
+                        "SELECT upto, filter FROM export_watermarks
                      WHERE name = $1 AND table_name = $2 FOR UPDATE",
-                    &[name, &done.table.name()],
-                )?
-                .map(|r| -> Result<(i64, String)> { Ok((r.try_get(0)?, r.try_get(1)?)) })
-                .transpose()?;
-            check_watermark(name, done, stored)?;
-            tx.execute(
-                "INSERT INTO export_watermarks (name, table_name, filter, upto, exports, rows,
+                        &[name, &done.table.name()],
+                    )?
+                    .map(|r| -> Result<(i64, String)> { Ok((r.try_get(0)?, r.try_get(1)?)) })
+                    .transpose()?;
+                check_watermark(name, done, stored)?;
+                tx.execute(
+                    "INSERT INTO export_watermarks (name, table_name, filter, upto, exports, rows,
                      updated_at)
                  VALUES ($1, $2, $3, $4, 1, $5, now())
                  ON CONFLICT (name, table_name) DO UPDATE SET upto = excluded.upto,
                      exports = export_watermarks.exports + 1,
                      rows = export_watermarks.rows + excluded.rows,
                      updated_at = excluded.updated_at",
-                &[name, &done.table.name(), &done.filter, &done.upto, &rows],
-            )?;
-        }
-        tx.execute(
-            "INSERT INTO export_log (name, table_name, filter, since, upto, rows, target,
+                    &[name, &done.table.name(), &done.filter, &done.upto, &rows],
+                )?;
+            }
+            tx.execute(
+                "INSERT INTO export_log (name, table_name, filter, since, upto, rows, target,
                  finished_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, now())",
-            &[
-                &done.name,
-                &done.table.name(),
-                &done.filter,
-                &done.since,
-                &done.upto,
-                &rows,
-                &done.target,
-            ],
-        )?;
-        tx.commit()?;
-        Ok(())
+                &[
+                    &done.name,
+                    &done.table.name(),
+                    &done.filter,
+                    &done.since,
+                    &done.upto,
+                    &rows,
+                    &done.target,
+                ],
+            )?;
+            Ok(())
+        })
     }
 }
 

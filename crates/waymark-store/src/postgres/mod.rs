@@ -15,6 +15,16 @@
 //! - `logscan_results` has a natural key and a new file version is begun under a lease on its
 //!   path, so two scanners of one folder never duplicate a row.
 //!
+//! A lost connection (the server restarted: SQLSTATE 57P01, class 08, a closed socket) is
+//! restored for up to [`RECONNECT_WAIT`], with a doubling delay: a read runs again; a write
+//! transaction cut off before its COMMIT (rolled back by the server) runs again; one cut off
+//! during its COMMIT is looked up by its transaction id (`pg_xact_status`) and, if it landed,
+//! not run again. The new session gets back what the old one held: its schema, its staging
+//! table and the leases of the file sources it claimed — unless another writer took a lease
+//! meanwhile: then that source's claim is dropped and the operation refused. The owner epochs
+//! are the fence either way: a source claimed by another writer while this one was away is
+//! never written by this one again.
+//!
 //! Connection settings (host, port, user, password, database, `sslmode`…) come from the URL,
 //! else the `PG*` variables; TLS as in libpq (see [`connect`]).
 
@@ -28,12 +38,12 @@ mod scan;
 #[cfg(test)]
 pub(crate) mod tests;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use postgres::Client;
+use postgres::{Client, Transaction};
 
 use crate::{Result, StoreError};
 
@@ -72,12 +82,41 @@ fn process_claims(url: &str, schema: Option<&str>) -> Claims {
     Arc::clone(all.entry(key).or_default())
 }
 
+/// How long, in all, a lost connection is re-established for (the server restarting) before
+/// the operation that lost it fails with [`StoreError::Lost`].
+pub const RECONNECT_WAIT: Duration = Duration::from_secs(60);
+
 /// A store in a PostgreSQL database (or one schema of it).
+///
+/// The connection is restored when it is lost (the server restarted, a connection terminated):
+/// see [`PgStore::with`] and [`PgStore::transact`]; a reconnect restores what the session held
+/// (the schema, the staging table, the leases of the file sources it claimed).
 pub struct PgStore {
-    client: RefCell<Client>,
+    /// The session; `None` only while the store is dropped (see `close`).
+    client: RefCell<Option<Client>>,
     url: String,
     schema: Option<String>,
     claims: Claims,
+    read_only: bool,
+    /// The file sources this connection leases (session advisory locks), as (kind, name, id):
+    /// taken again when the connection is restored.
+    leases: RefCell<Vec<(String, String, u32)>>,
+    /// An operation lost the connection: the next one restores it first.
+    lost: Cell<bool>,
+    /// A fault a test injects into the next transaction (see [`Fault`]).
+    #[cfg(test)]
+    fault: Cell<Fault>,
+}
+
+/// Where a test makes the next transaction lose its connection (its backend terminated).
+#[cfg(test)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fault {
+    None,
+    /// Before the COMMIT is sent: PostgreSQL rolls the transaction back.
+    BeforeCommit,
+    /// After the commit landed, its acknowledgement lost.
+    AfterCommit,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -115,30 +154,227 @@ impl PgStore {
     }
 
     fn connect(url: &str, schema: Option<String>, claims: Claims) -> Result<PgStore> {
-        let mut client = connect::connect(url)?;
-        if let Some(schema) = &schema {
-            let quoted = quote_ident(schema);
-            client.batch_execute(&format!(
-                "CREATE SCHEMA IF NOT EXISTS {quoted}; SET search_path TO {quoted}"
-            ))?;
-        }
-        migrate(&mut client)?;
-        // Staging tables for COPY, private to this connection and emptied at each commit.
-        client.batch_execute(
-            "CREATE TEMP TABLE IF NOT EXISTS events_stage
-                 (LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
-        )?;
-        Ok(PgStore { client: RefCell::new(client), url: url.to_owned(), schema, claims })
+        let client = session(url, schema.as_deref(), false)?;
+        Ok(PgStore::new(client, url, schema, claims, false))
     }
 
-    /// Runs `f` with the connection (`&self` methods read through it too).
-    fn with<T>(&self, f: impl FnOnce(&mut Client) -> Result<T>) -> Result<T> {
-        f(&mut self.client.borrow_mut())
+    fn new(
+        client: Client,
+        url: &str,
+        schema: Option<String>,
+        claims: Claims,
+        read_only: bool,
+    ) -> PgStore {
+        PgStore {
+            client: RefCell::new(Some(client)),
+            url: url.to_owned(),
+            schema,
+            claims,
+            read_only,
+            leases: RefCell::default(),
+            lost: Cell::new(false),
+            #[cfg(test)]
+            fault: Cell::new(Fault::None),
+        }
+    }
+
+    /// Runs `f` with the connection (`&self` methods read through it too). `f` is a read or a
+    /// write that can be repeated: when the connection is lost, it is restored and `f` runs
+    /// again (for up to [`RECONNECT_WAIT`]).
+    fn with<T>(&self, mut f: impl FnMut(&mut Client) -> Result<T>) -> Result<T> {
+        let mut since = None;
+        loop {
+            self.restore(&mut since)?;
+            match f(self.client.borrow_mut().as_mut().expect("connected until dropped")) {
+                Err(e @ StoreError::Lost { .. }) => self.lose(e, &mut since)?,
+                other => return other,
+            }
+        }
+    }
+
+    /// Runs `f` in a transaction and commits it. When the connection is lost before the
+    /// COMMIT, PostgreSQL rolled the transaction back: the connection is restored and `f` runs
+    /// again. When it is lost during the COMMIT, the transaction may have landed: once
+    /// restored, the server is asked (`pg_xact_status` of the transaction's id) — committed, its
+    /// value is returned and nothing runs twice; rolled back, `f` runs again.
+    fn transact<T>(&self, mut f: impl FnMut(&mut Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut since = None;
+        loop {
+            self.restore(&mut since)?;
+            let mut xid = None;
+            let outcome = {
+                let mut client = self.client.borrow_mut();
+                let client = client.as_mut().expect("connected until dropped");
+                self.attempt(client, &mut f, &mut xid)
+            };
+            match outcome {
+                Ok(value) => return Ok(value),
+                Err(Failed::Before(e @ StoreError::Lost { .. })) => self.lose(e, &mut since)?,
+                Err(Failed::Commit(e @ StoreError::Lost { .. }, value)) => {
+                    self.lose(e, &mut since)?;
+                    self.restore(&mut since)?;
+                    if self.landed(xid.as_deref(), &mut since)? {
+                        tracing::info!("the commit whose acknowledgement was lost had landed");
+                        return Ok(value);
+                    }
+                }
+                Err(Failed::Before(e) | Failed::Commit(e, _)) => return Err(e),
+            }
+        }
+    }
+
+    /// One attempt of [`transact`](PgStore::transact); `xid` is set to the transaction's id
+    /// before the COMMIT is sent.
+    fn attempt<T>(
+        &self,
+        client: &mut Client,
+        f: &mut impl FnMut(&mut Transaction<'_>) -> Result<T>,
+        xid: &mut Option<String>,
+    ) -> std::result::Result<T, Failed<T>> {
+        let mut tx = client.transaction().map_err(|e| Failed::Before(e.into()))?;
+        let value = f(&mut tx).map_err(Failed::Before)?;
+        let id = tx
+            .query_one("SELECT pg_current_xact_id_if_assigned()::text", &[])
+            .and_then(|r| r.try_get::<_, Option<String>>(0))
+            .map_err(|e| Failed::Before(e.into()))?;
+        *xid = id;
+        #[cfg(test)]
+        if self.fault.get() == Fault::BeforeCommit {
+            self.fault.set(Fault::None);
+            self.terminate(&mut tx);
+        }
+        match tx.commit() {
+            #[cfg(test)]
+            Ok(()) if self.fault.get() == Fault::AfterCommit => {
+                self.fault.set(Fault::None);
+                self.terminate(client);
+                let lost = StoreError::Lost {
+                    backend: "postgres",
+                    message: "the acknowledgement of the commit was lost (test)".into(),
+                };
+                Err(Failed::Commit(lost, value))
+            }
+            Ok(()) => Ok(value),
+            Err(e) => Err(Failed::Commit(e.into(), value)),
+        }
+    }
+
+    /// Whether the transaction `xid` committed (asked after the connection was restored).
+    fn landed(&self, xid: Option<&str>, since: &mut Option<Instant>) -> Result<bool> {
+        // No id: the transaction wrote nothing.
+        let Some(xid) = xid else { return Ok(true) };
+        loop {
+            let status: Option<String> = self.with(|c| {
+                Ok(c.query_one("SELECT pg_xact_status($1::text::xid8)", &[&xid])?.try_get(0)?)
+            })?;
+            match status.as_deref() {
+                Some("committed") => return Ok(true),
+                // The old session has not ended yet (a connection lost, not a restart).
+                Some("in progress") => {
+                    let waited = since.get_or_insert_with(Instant::now).elapsed();
+                    if waited >= RECONNECT_WAIT {
+                        return Err(StoreError::Lost {
+                            backend: "postgres",
+                            message: format!(
+                                "transaction {xid}, whose commit was cut off, still runs after \
+                                 {RECONNECT_WAIT:?}"
+                            ),
+                        });
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                _ => return Ok(false),
+            }
+        }
+    }
+
+    /// Notes a lost connection (the next operation restores it), unless the operation has
+    /// waited for [`RECONNECT_WAIT`] already: then `e` is its error.
+    fn lose(&self, e: StoreError, since: &mut Option<Instant>) -> Result<()> {
+        let first = *since.get_or_insert_with(Instant::now);
+        if first.elapsed() >= RECONNECT_WAIT {
+            return Err(e);
+        }
+        tracing::warn!(error = %e, "the connection to PostgreSQL was lost; reconnecting");
+        self.lost.set(true);
+        Ok(())
+    }
+
+    /// Restores a lost connection: connects again (a doubling delay up to 5 s between tries,
+    /// for up to [`RECONNECT_WAIT`] since the loss) and takes the session's leases again.
+    fn restore(&self, since: &mut Option<Instant>) -> Result<()> {
+        if !self.lost.get() && !self.client.borrow().as_ref().is_some_and(Client::is_closed) {
+            return Ok(());
+        }
+        let first = *since.get_or_insert_with(Instant::now);
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let restored = session(&self.url, self.schema.as_deref(), self.read_only)
+                .and_then(|mut client| self.retake_leases(&mut client).map(|()| client));
+            match restored {
+                Ok(client) => {
+                    close(self.client.borrow_mut().replace(client));
+                    self.lost.set(false);
+                    tracing::info!(after = ?first.elapsed(), "reconnected to PostgreSQL");
+                    return Ok(());
+                }
+                Err(e @ StoreError::Lost { .. }) if first.elapsed() < RECONNECT_WAIT => {
+                    tracing::warn!(error = %e, retry_in = ?delay, waited = ?first.elapsed(), "PostgreSQL is not reachable yet");
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                Err(StoreError::Lost { message, .. }) => {
+                    return Err(StoreError::Lost {
+                        backend: "postgres",
+                        message: format!("not restored within {RECONNECT_WAIT:?}: {message}"),
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Takes again, on a new connection, the leases the lost one held. A lease another writer
+    /// holds now was taken over while the connection was lost: the source is this writer's no
+    /// more (its claim is dropped, so its commits are refused) and the operation is refused.
+    fn retake_leases(&self, client: &mut Client) -> Result<()> {
+        let leases = self.leases.borrow().clone();
+        for (kind, name, id) in leases {
+            let got: bool = client
+                .query_one(
+                    "SELECT pg_try_advisory_lock($1, $2)",
+                    &[&LOCK_CLASS, &events::lease_key(&kind, &name)],
+                )?
+                .try_get(0)?;
+            if !got {
+                self.leases.borrow_mut().retain(|l| l.2 != id);
+                self.claims.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                return Err(StoreError::Refused(format!(
+                    "the lease of {kind} source {name} was taken by another writer while the \
+                     connection was lost: this writer does not write it any more"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Terminates this store's own session from another connection (a test's fault).
+    #[cfg(test)]
+    fn terminate(&self, c: &mut impl postgres::GenericClient) {
+        let pid: i32 = c.query_one("SELECT pg_backend_pid()", &[]).expect("pid").get(0);
+        let mut admin = connect::connect(&self.url).expect("admin connection");
+        admin.execute("SELECT pg_terminate_backend($1, 10000)", &[&pid]).expect("terminate");
+    }
+
+    /// Makes the next transaction lose its connection where `fault` says.
+    #[cfg(test)]
+    pub(crate) fn inject(&self, fault: Fault) {
+        self.fault.set(fault);
     }
 
     /// The connection, for tests and tools of this crate.
     pub fn client(&mut self) -> &mut Client {
-        self.client.get_mut()
+        self.client.get_mut().as_mut().expect("connected until dropped")
     }
 
     /// The schema the tables live in, when not the default one.
@@ -148,10 +384,8 @@ impl PgStore {
 
     /// Connects for reading only: no migration, no staging table (`waymark sql`).
     pub fn open_read_only(url: &str) -> Result<PgStore> {
-        let mut client = connect::connect(url)?;
-        client.batch_execute("SET default_transaction_read_only = on")?;
-        let claims = Claims::default();
-        Ok(PgStore { client: RefCell::new(client), url: url.to_owned(), schema: None, claims })
+        let client = session(url, None, true)?;
+        Ok(PgStore::new(client, url, None, Claims::default(), true))
     }
 
     /// Runs one SQL statement in a read-only transaction under limits (statement timeout, row
@@ -179,6 +413,72 @@ impl PgStore {
             rows.truncate(limits.max_rows);
             Ok(crate::SqlAnswer { columns: names, rows, capped })
         })
+    }
+}
+
+/// A new session: connected, in its schema, migrated, with its staging table (or read-only).
+fn session(url: &str, schema: Option<&str>, read_only: bool) -> Result<Client> {
+    let mut client = connect::connect(url)?;
+    if read_only {
+        client.batch_execute("SET default_transaction_read_only = on")?;
+        return Ok(client);
+    }
+    if let Some(schema) = schema {
+        let quoted = quote_ident(schema);
+        client.batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {quoted}; SET search_path TO {quoted}"
+        ))?;
+    }
+    migrate(&mut client)?;
+    // Staging tables for COPY, private to this connection and emptied at each commit.
+    client.batch_execute(
+        "CREATE TEMP TABLE IF NOT EXISTS events_stage
+             (LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
+    )?;
+    Ok(client)
+}
+
+/// Why an attempt of [`PgStore::transact`] failed: before the COMMIT was sent (rolled back), or
+/// at the COMMIT (its fate unknown when the connection was lost), with the value it would give.
+enum Failed<T> {
+    Before(StoreError),
+    Commit(StoreError, T),
+}
+
+/// Whether `err` means the connection is gone: closed, an I/O error (a reset socket, a refused
+/// connection while the server restarts), a connection exception (SQLSTATE class 08) or the
+/// server shutting down or starting up (57P01 admin_shutdown, 57P02 crash_shutdown, 57P03
+/// cannot_connect_now).
+fn is_lost(err: &postgres::Error) -> bool {
+    if err.is_closed() {
+        return true;
+    }
+    if let Some(code) = err.code() {
+        let code = code.code();
+        return code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03");
+    }
+    std::error::Error::source(err).is_some_and(|s| s.is::<std::io::Error>())
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        close(self.client.get_mut().take());
+    }
+}
+
+/// Closes a session. `postgres::Client` blocks on a runtime of its own when dropped, which
+/// panics on a thread that drives an async runtime (`serve`'s state is dropped there at
+/// shutdown): it is dropped on a thread of its own, waited for, so the session (and its leases)
+/// has ended when this returns.
+fn close(client: Option<Client>) {
+    if let Some(client) = client {
+        let closed = std::thread::Builder::new()
+            .name("pg-close".into())
+            .spawn(move || drop(client))
+            .map(|h| h.join());
+        if !matches!(closed, Ok(Ok(()))) {
+            tracing::warn!("a PostgreSQL session could not be closed cleanly (the server ends it)");
+        }
     }
 }
 
@@ -238,6 +538,7 @@ impl From<postgres::Error> for StoreError {
             Some(c) if *c == SqlState::DISK_FULL || *c == SqlState::OUT_OF_MEMORY => {
                 StoreError::Full { backend: "postgres", message }
             }
+            _ if is_lost(&err) => StoreError::Lost { backend: "postgres", message },
             _ => StoreError::Backend { backend: "postgres", message, source: Some(Box::new(err)) },
         }
     }

@@ -54,101 +54,103 @@ impl crate::ScanStore for PgStore {
     }
 
     fn begin_versions(&mut self, files: &[(ScannedFile, Option<i64>)]) -> Result<Vec<i64>> {
-        let mut tx = self.client.get_mut().transaction()?;
-        let mut ids = Vec::with_capacity(files.len());
-        for (f, old) in files {
-            ids.push(begin_version(&mut tx, f, *old)?);
-        }
-        tx.commit()?;
-        Ok(ids)
+        self.transact(|tx| {
+            let mut ids = Vec::with_capacity(files.len());
+            for (f, old) in files {
+                ids.push(begin_version(tx, f, *old)?);
+            }
+            Ok(ids)
+        })
     }
 
     fn commit_scans(&mut self, commits: &[ScanCommit]) -> Result<()> {
         if commits.is_empty() {
             return Ok(());
         }
-        let mut tx = self.client.get_mut().transaction()?;
-        // The export number of these results (see 06_export), locked until the commit.
-        let seq: i64 = tx
-            .query_one(
-                "UPDATE export_sequences SET value = value + 1 WHERE name = 'scan_results'
+        self.transact(|tx| {
+            // The export number of these results (see 06_export), locked until the commit.
+            let seq: i64 = tx
+                .query_one(
+                    "UPDATE export_sequences SET value = value + 1 WHERE name = 'scan_results'
                  RETURNING value",
-                &[],
-            )?
-            .try_get(0)?;
-        let insert = tx.prepare(
-            "INSERT INTO logscan_results (logscan_id, file_path, system_type, line_number,
+                    &[],
+                )?
+                .try_get(0)?;
+            let insert = tx.prepare(
+                "INSERT INTO logscan_results (logscan_id, file_path, system_type, line_number,
                  byte_offset, rule, severity, line, line_timestamp, scanned_at, seq)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), $10)
              ON CONFLICT (logscan_id, byte_offset, rule) DO NOTHING",
-        )?;
-        let update = tx.prepare(
-            "UPDATE scanned_files SET file_path = $2, system_type = $3, evidence = $4,
+            )?;
+            let update = tx.prepare(
+                "UPDATE scanned_files SET file_path = $2, system_type = $3, evidence = $4,
                  dev = $5, inode = $6, size = $7, mtime = $8, position = $9,
                  line_number = $10, identity = $11, scanned_at = now()
              WHERE logscan_id = $1",
-        )?;
-        for c in commits {
-            let f = &c.file;
-            // A scanner behind another one (two scanners of one folder) never moves the
-            // version back nor replaces results the other one stored further on.
-            let stored = tx.query_opt(
-                "SELECT position FROM scanned_files WHERE logscan_id = $1 FOR UPDATE",
-                &[&f.logscan_id],
             )?;
-            if stored.is_some_and(|r| r.get::<_, i64>(0) > f.position as i64) {
-                continue;
-            }
-            if let Some(from) = c.replace_from {
-                tx.execute(
-                    "DELETE FROM logscan_results WHERE logscan_id = $1 AND byte_offset >= $2",
-                    &[&f.logscan_id, &i64::try_from(from).unwrap_or(i64::MAX)],
+            for c in commits {
+                let f = &c.file;
+                // A scanner behind another one (two scanners of one folder) never moves the
+                // version back nor replaces results the other one stored further on.
+                let stored = tx.query_opt(
+                    "SELECT position FROM scanned_files WHERE logscan_id = $1 FOR UPDATE",
+                    &[&f.logscan_id],
                 )?;
-            }
-            for r in &c.results {
+                if stored.is_some_and(|r| r.get::<_, i64>(0) > f.position as i64) {
+                    continue;
+                }
+                if let Some(from) = c.replace_from {
+                    tx.execute(
+                        "DELETE FROM logscan_results WHERE logscan_id = $1 AND byte_offset >= $2",
+                        &[&f.logscan_id, &i64::try_from(from).unwrap_or(i64::MAX)],
+                    )?;
+                }
+                for r in &c.results {
+                    tx.execute(
+                        &insert,
+                        &[
+                            &f.logscan_id,
+                            &f.file_path,
+                            &f.system_type,
+                            &(r.line_number as i64),
+                            &(r.byte_offset as i64),
+                            &r.rule,
+                            &r.severity,
+                            &pg_text(&r.line),
+                            &r.line_timestamp.as_deref().and_then(parse_time),
+                            &seq,
+                        ],
+                    )?;
+                }
                 tx.execute(
-                    &insert,
+                    &update,
                     &[
                         &f.logscan_id,
                         &f.file_path,
                         &f.system_type,
-                        &(r.line_number as i64),
-                        &(r.byte_offset as i64),
-                        &r.rule,
-                        &r.severity,
-                        &pg_text(&r.line),
-                        &r.line_timestamp.as_deref().and_then(parse_time),
-                        &seq,
+                        &f.evidence,
+                        &f.dev.map(|v| v as i64),
+                        &f.inode.map(|v| v as i64),
+                        &(f.size as i64),
+                        &f.mtime.as_deref().and_then(parse_time),
+                        &(f.position as i64),
+                        &(f.line_number as i64),
+                        &f.identity,
                     ],
                 )?;
             }
-            tx.execute(
-                &update,
-                &[
-                    &f.logscan_id,
-                    &f.file_path,
-                    &f.system_type,
-                    &f.evidence,
-                    &f.dev.map(|v| v as i64),
-                    &f.inode.map(|v| v as i64),
-                    &(f.size as i64),
-                    &f.mtime.as_deref().and_then(parse_time),
-                    &(f.position as i64),
-                    &(f.line_number as i64),
-                    &f.identity,
-                ],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
+            Ok(())
+        })
     }
 
     fn supersede(&mut self, logscan_id: i64) -> Result<()> {
-        self.client.get_mut().execute(
-            "UPDATE scanned_files SET state = 'superseded' WHERE logscan_id = $1",
-            &[&logscan_id],
-        )?;
-        Ok(())
+        self.with(|c| {
+            c.execute(
+                "UPDATE scanned_files SET state = 'superseded' WHERE logscan_id = $1",
+                &[&logscan_id],
+            )?;
+            Ok(())
+        })
     }
 
     fn scanned_file(&self, logscan_id: i64) -> Result<Option<ScannedFile>> {

@@ -4,6 +4,7 @@
 //! fails.
 
 mod concurrency;
+mod reconnect;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -2,6 +2,9 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod scenario;
+pub mod store;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
