@@ -321,18 +321,7 @@ pub fn consume(
         metrics_source: opts.metrics_source.clone(),
         failed: None,
     }));
-    let mut cc = ClientConfig::new();
-    cc.set("bootstrap.servers", &opts.brokers)
-        .set("group.id", &opts.group)
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "false")
-        // Lag comes from these statistics, not from a request per partition.
-        .set("statistics.interval.ms", "1000");
-    for (k, v) in &opts.settings {
-        cc.set(k, v);
-    }
-    let consumer: BaseConsumer<Ctx> = cc
+    let consumer: BaseConsumer<Ctx> = client_config(opts)
         .create_with_context(Ctx { state: state.clone() })
         .context("cannot create the Kafka consumer")?;
     consumer.subscribe(&[&opts.topic]).context("cannot subscribe")?;
@@ -400,6 +389,80 @@ pub fn consume(
     let report = std::mem::take(&mut st.report);
     drop(st);
     drop(consumer);
+    Ok(report)
+}
+
+/// The consumer's librdkafka settings: `consume` and `drain` use the same.
+fn client_config(opts: &ConsumeOptions) -> ClientConfig {
+    let mut cc = ClientConfig::new();
+    cc.set("bootstrap.servers", &opts.brokers)
+        .set("group.id", &opts.group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false")
+        // Lag comes from these statistics, not from a request per partition.
+        .set("statistics.interval.ms", "1000");
+    for (k, v) in &opts.settings {
+        cc.set(k, v);
+    }
+    cc
+}
+
+/// What [`drain`] measured: librdkafka alone.
+#[derive(Debug, Default)]
+pub struct DrainReport {
+    pub records: u64,
+    pub bytes: u64,
+    /// From the first message to the last.
+    pub active: Duration,
+    pub elapsed: Duration,
+}
+
+/// Reads the topic from its start and discards every message (no parsing, no store, no
+/// commit), with the consumer's own settings: the client's ceiling, which `bench/kafka.sh`
+/// compares `consume` with. Stops once every partition reached the high watermark it had when
+/// the drain began, or when idle.
+pub fn drain(opts: &ConsumeOptions, stop: &AtomicBool) -> anyhow::Result<DrainReport> {
+    let started = Instant::now();
+    let consumer: BaseConsumer =
+        client_config(opts).create().context("cannot create the Kafka consumer")?;
+    let meta = consumer
+        .fetch_metadata(Some(&opts.topic), Duration::from_secs(10))
+        .context("cannot read the topic's metadata")?;
+    let mut highs = HashMap::new();
+    for topic in meta.topics() {
+        for p in topic.partitions() {
+            let (_, high) = consumer
+                .fetch_watermarks(&opts.topic, p.id(), Duration::from_secs(10))
+                .context("cannot read the watermarks")?;
+            highs.insert(p.id(), high);
+        }
+    }
+    let mut left: usize = highs.values().filter(|h| **h > 0).count();
+    consumer.subscribe(&[&opts.topic]).context("cannot subscribe")?;
+    let mut report = DrainReport::default();
+    let (mut first, mut last) = (None, Instant::now());
+    while left > 0 && !stop.load(Ordering::Relaxed) {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(msg)) => {
+                report.records += 1;
+                report.bytes += msg.payload_len() as u64;
+                last = Instant::now();
+                first.get_or_insert(last);
+                if highs.get(&msg.partition()).is_some_and(|h| msg.offset() + 1 == *h) {
+                    left -= 1;
+                }
+            }
+            Some(Err(e)) => tracing::warn!(error = %e, "kafka error"),
+            None => {
+                if opts.exit_when_idle.is_some_and(|idle| first.is_some() && last.elapsed() >= idle) {
+                    break;
+                }
+            }
+        }
+    }
+    report.active = first.map(|f| last.duration_since(f)).unwrap_or_default();
+    report.elapsed = started.elapsed();
     Ok(report)
 }
 
