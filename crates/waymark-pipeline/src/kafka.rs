@@ -154,6 +154,8 @@ struct Parse {
     writer: Writer,
     processor: Processor<'static>,
     batch: Batch,
+    /// The last batch the writer committed and handed back, to be reused.
+    spare: Option<Batch>,
     batch_started: Option<Instant>,
     batch_records: u64,
     max_batch_wait: Duration,
@@ -288,7 +290,19 @@ impl Parse {
     /// [`Parse::acknowledge`]).
     fn flush(&mut self, wait: bool) -> anyhow::Result<Offsets> {
         if !self.batch.positions.is_empty() {
-            self.writer.send(std::mem::take(&mut self.batch))?;
+            let next = match self.spare.take() {
+                Some(mut b) => {
+                    // Its rows are freed here, its buffers kept.
+                    b.changes.clear();
+                    b.dead_letters.clear();
+                    b.positions.clear();
+                    b.watermarks.clear();
+                    b.counts = Counts::default();
+                    b
+                }
+                None => Batch::default(),
+            };
+            self.writer.send(std::mem::replace(&mut self.batch, next))?;
             self.batch_started = None;
         }
         self.acknowledge(wait)
@@ -299,7 +313,7 @@ impl Parse {
     fn acknowledge(&mut self, wait: bool) -> anyhow::Result<Offsets> {
         let mut offsets = Vec::new();
         while let Some(ack) = self.writer.ack(wait) {
-            let done = ack?;
+            let done = ack?.batch;
             self.last_commit = Some(Instant::now());
             self.report.counts.add(&done.counts);
             self.report.batches += 1;
@@ -313,6 +327,7 @@ impl Parse {
                     offsets.push((*partition, p.position as i64));
                 }
             }
+            self.spare = Some(done);
         }
         Ok(offsets)
     }
@@ -489,6 +504,7 @@ pub fn consume(
         // Join state is loaded per partition as partitions are assigned.
         processor: Processor::new(config),
         batch: Batch::default(),
+        spare: None,
         batch_started: None,
         batch_records: config.ingest.batch_records as u64,
         max_batch_wait: opts.max_batch_wait,
@@ -577,8 +593,7 @@ fn poll_loop(
         match polled {
             Some(Ok(msg)) => {
                 backoff = Duration::from_millis(100);
-                last_message = Instant::now();
-                first_message.get_or_insert(last_message);
+                first_message.get_or_insert_with(Instant::now);
                 let (partition, offset) = (msg.partition(), msg.offset());
                 sh.chunk.push(partition, offset, msg.payload());
                 sh.polled.insert(partition, offset + 1);
@@ -586,6 +601,8 @@ fn poll_loop(
                     pending = true;
                     continue;
                 }
+                // The clock is read per chunk, not per message.
+                last_message = Instant::now();
                 sh.hand_over()?;
             }
             Some(Err(e)) => {
@@ -597,7 +614,11 @@ fn poll_loop(
                 backoff = (backoff * 2).min(Duration::from_secs(10));
                 continue;
             }
-            None => sh.hand_over()?,
+            None if pending => {
+                last_message = Instant::now();
+                sh.hand_over()?;
+            }
+            None => {}
         }
         pending = false;
         sh.commit(consumer, Vec::new(), CommitMode::Async);
