@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use waymark_core::pipeline::{Batch, Counts, SourcePosition};
+use waymark_core::pipeline::Batch;
 use waymark_store::{EventStore, StoreError};
 
 /// How long a busy store (another process holding the write lock) is waited for, in all,
@@ -57,11 +57,11 @@ pub fn commit_with_retry(store: &mut dyn EventStore, batch: &Batch) -> anyhow::R
     }
 }
 
-/// What the writer reports for each batch it committed.
+/// What the writer reports for each batch it committed: the batch itself, handed back so that
+/// freeing its rows (or reusing its buffers) costs the receiver's thread, not the writer's.
 #[derive(Debug)]
 pub struct Committed {
-    pub positions: Vec<SourcePosition>,
-    pub counts: Counts,
+    pub batch: Batch,
 }
 
 /// A store handle that can move to the writer thread.
@@ -88,8 +88,7 @@ impl Writer {
         let spawned = std::thread::Builder::new().name("store-writer".into()).spawn(move || {
             for batch in rx {
                 let (t, records) = (Instant::now(), batch.len());
-                let done = commit_with_retry(store.as_mut(), &batch)
-                    .map(|()| Committed { positions: batch.positions, counts: batch.counts });
+                let done = commit_with_retry(store.as_mut(), &batch).map(|()| Committed { batch });
                 tracing::debug!(records, took = ?t.elapsed(), "batch committed");
                 if ack_tx.send(done).is_err() {
                     return;

@@ -6,6 +6,7 @@
 
 mod util;
 
+use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -80,6 +81,41 @@ fn a_killed_member_s_partitions_are_taken_over_with_no_row_missing_or_doubled() 
     assert!(status.success(), "B failed: {status}");
     util::assert_same_rows(&events(&dir.db()), &truth(&dir.path("truth.jsonl")), "events vs truth");
     assert_eq!(count(&dir.db(), "SELECT count(*) FROM join_pending WHERE state = 'waiting'"), 0);
+}
+
+/// A member joining while records flow: the busy member's partitions are revoked while
+/// records of theirs are polled and not yet parsed (the polling thread hands them to a parse
+/// thread in chunks), and each record is still stored once, by one of the two.
+#[test]
+fn a_member_joining_mid_stream_takes_partitions_over_with_no_row_missing_or_doubled() {
+    let dir = Dir::new();
+    let broker = Broker::start(6);
+    let args = ["--flows", "4000", "--seed", "17", "--rate", "8000"];
+    let (records, truth_path) = (dir.path("sim.log"), dir.path("truth.jsonl"));
+    simulate(&dir, &args, &records, &truth_path);
+    let a = consume(&dir, &broker, "3").stdout(Stdio::piped()).spawn().unwrap();
+    let mut a = Guard(a);
+    let mut producer = Guard(
+        dir.cmd().args(["simulate", "--brokers", &broker.bootstrap]).args(args).spawn().unwrap(),
+    );
+    let started = Instant::now();
+    while count_or_zero(&dir) < 5000 && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(producer.0.try_wait().unwrap().is_none(), "the producer finished before B joined");
+    let b = consume(&dir, &broker, "3").output().unwrap();
+    assert_success(&b, &["consume B"]);
+    assert!(producer.0.wait().unwrap().success());
+    let mut out = Vec::new();
+    a.0.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    assert!(a.0.wait().unwrap().success(), "A failed");
+    let (a, b): (serde_json::Value, serde_json::Value) =
+        (serde_json::from_slice(&out).unwrap(), serde_json::from_slice(&b.stdout).unwrap());
+    let truth = truth(&truth_path);
+    util::assert_same_rows(&events(&dir.db()), &truth, "events vs truth");
+    let (ea, eb) = (a["events"].as_u64().unwrap(), b["events"].as_u64().unwrap());
+    assert!(ea > 0 && eb > 0, "both members stored events: A {ea}, B {eb}");
+    assert_eq!(ea + eb, truth.len() as u64, "each event stored once, by one member");
 }
 
 #[test]

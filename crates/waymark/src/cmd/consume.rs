@@ -35,6 +35,10 @@ pub(crate) struct ConsumeArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Read the topic from its start and discard it (no parsing, no store): what librdkafka
+    /// alone delivers, for benchmarks. Use a group of its own.
+    #[arg(long)]
+    pub(crate) discard: bool,
 }
 
 #[derive(Debug, Args)]
@@ -68,6 +72,17 @@ pub(crate) fn run(g: &Global, args: &ConsumeArgs) -> anyhow::Result<ExitCode> {
         max_batch_wait: Duration::from_millis(args.max_batch_wait_ms),
         metrics_source: None,
     };
+    if args.discard {
+        let r = waymark_pipeline::kafka::drain(&opts, &stop)?;
+        let v = serde_json::json!({
+            "records": r.records, "bytes": r.bytes, "active_secs": r.active.as_secs_f64(),
+            "elapsed_secs": r.elapsed.as_secs_f64(),
+        });
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, &v)?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let r = waymark_pipeline::kafka::consume(
         config,
         &|| Ok(Box::new(open_store(g)?) as waymark_pipeline::kafka::BoxedEventStore),
