@@ -151,14 +151,7 @@ fn postgres_restarted_twice_while_serve_follows_a_file_loses_and_doubles_nothing
     let logs = dir.path("logs");
     std::fs::create_dir(&logs).expect("logs");
     let app = logs.join("app.log");
-    let config = dir.write(
-        "serve.toml",
-        format!(
-            "[[source]]\ntype = \"file\"\nname = \"flows\"\npaths = [\"{}/*\"]\n",
-            logs.display()
-        )
-        .as_bytes(),
-    );
+    let config = util::file_source_config(&dir, &logs.join("*"));
     // The writer: whole lines, 100 at a time every 20 ms.
     let lines: Vec<Vec<u8>> = all.split_inclusive(|b| *b == b'\n').map(<[u8]>::to_vec).collect();
     let total = lines.len();

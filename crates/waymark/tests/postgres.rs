@@ -149,24 +149,6 @@ impl Drop for Kill {
     }
 }
 
-/// librdkafka's mock cluster (`waymark mock-broker`) with a topic of `partitions`, and its
-/// bootstrap address.
-#[cfg(feature = "kafka")]
-fn mock_broker(partitions: u32) -> (Child, String) {
-    use std::io::{BufRead, BufReader};
-    let mut broker = Command::new(env!("CARGO_BIN_EXE_waymark"))
-        .args(["mock-broker", "--partitions", &partitions.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the mock broker");
-    let mut line = String::new();
-    BufReader::new(broker.stdout.take().expect("stdout")).read_line(&mut line).expect("read");
-    let bootstrap = line.trim().to_owned();
-    assert!(bootstrap.starts_with("127.0.0.1:"), "{bootstrap}");
-    (broker, bootstrap)
-}
-
 /// A Kafka scenario on PostgreSQL: a fresh database with its schema, the mock cluster with a
 /// topic of `partitions`, and the simulator's records (`flows`: its arguments) produced into it
 /// (`produce`: more arguments, e.g. a partitioner) with their truth.
@@ -174,8 +156,9 @@ fn mock_broker(partitions: u32) -> (Child, String) {
 struct KafkaCase {
     pg: String,
     dir: Dir,
-    /// The broker first, then whatever the test starts.
+    /// The consumers the test starts, killed at its end (before the broker).
     guard: Kill,
+    _broker: util::Broker,
     bootstrap: String,
     truth: std::path::PathBuf,
 }
@@ -185,8 +168,8 @@ impl KafkaCase {
     fn new(name: &str, partitions: u32, flows: &[&str], produce: &[&str]) -> Option<KafkaCase> {
         let pg = fresh_database(name)?;
         let dir = Dir::new();
-        let (broker, bootstrap) = mock_broker(partitions);
-        let guard = Kill(vec![broker]);
+        let broker = util::Broker::start(partitions);
+        let bootstrap = broker.bootstrap.clone();
         // The schema first, so that progress queries find their tables.
         let status = dir.cmd_db(Path::new(&pg)).arg("status").output().expect("status");
         util::assert_success(&status, &[]);
@@ -200,7 +183,7 @@ impl KafkaCase {
             .output()
             .expect("produce");
         util::assert_success(&out, &["simulate"]);
-        Some(KafkaCase { pg, dir, guard, bootstrap, truth })
+        Some(KafkaCase { pg, dir, guard: Kill(Vec::new()), _broker: broker, bootstrap, truth })
     }
 }
 
@@ -214,7 +197,7 @@ impl KafkaCase {
 fn three_consumers_of_unkeyed_partitions_one_killed_one_late_store_the_truth() {
     use std::time::{Duration, Instant};
     let flows = ["--flows", "8000", "--seed", "12", "--p-fail", "0.3"];
-    let Some(KafkaCase { pg, dir, mut guard, bootstrap, truth }) =
+    let Some(KafkaCase { pg, dir, mut guard, _broker, bootstrap, truth }) =
         KafkaCase::new("scale", 6, &flows, &["-X", "partitioner=random"])
     else {
         return;
@@ -241,11 +224,11 @@ fn three_consumers_of_unkeyed_partitions_one_killed_one_late_store_the_truth() {
     // C joins late: the group rebalances its partitions over three members.
     guard.0.push(consume("6", &[]));
     std::thread::sleep(Duration::from_millis(1500));
-    let a = &mut guard.0[1];
+    let a = &mut guard.0[0];
     assert!(a.try_wait().expect("try_wait").is_none(), "A finished before it could be killed");
     a.kill().expect("SIGKILL A");
     a.wait().expect("wait A");
-    for i in [2, 3] {
+    for i in [1, 2] {
         let status = guard.0[i].wait().expect("wait");
         assert!(status.success(), "consumer {i} failed: {status}");
     }
@@ -291,7 +274,7 @@ fn three_consumers_of_unkeyed_partitions_one_killed_one_late_store_the_truth() {
 fn a_stalled_consumer_that_wakes_after_reassignment_is_refused() {
     use std::time::{Duration, Instant};
     let flows = ["--flows", "2000", "--seed", "23", "--p-fail", "0.3"];
-    let Some(KafkaCase { pg, dir, mut guard, bootstrap, truth }) =
+    let Some(KafkaCase { pg, dir, mut guard, _broker, bootstrap, truth }) =
         KafkaCase::new("stalled", 4, &flows, &[])
     else {
         return;
@@ -319,7 +302,7 @@ fn a_stalled_consumer_that_wakes_after_reassignment_is_refused() {
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_millis(1500));
-    let a = guard.0[1].id().to_string();
+    let a = guard.0[0].id().to_string();
     let signal = |sig: &str| {
         let st = Command::new("kill").args([sig, &a]).status().expect("kill");
         assert!(st.success(), "kill {sig} {a}");
@@ -338,7 +321,7 @@ fn a_stalled_consumer_that_wakes_after_reassignment_is_refused() {
     let before = sql(&dir, &pg, positions);
     // A wakes with its batch: the commit is refused, A stops with the reason.
     signal("-CONT");
-    let a = guard.0.remove(1);
+    let a = guard.0.remove(0);
     let out = a.wait_with_output().expect("wait A");
     let a_log = a_log();
     assert!(!out.status.success(), "A's late commit was accepted:\n{a_log}");
@@ -359,14 +342,7 @@ fn serve_on_postgres_follows_a_file_and_answers_as_on_sqlite() {
     let logs = dir.path("logs");
     std::fs::create_dir(&logs).expect("logs");
     std::fs::copy(&records, logs.join("app.log")).expect("copy");
-    let config = dir.write(
-        "serve.toml",
-        format!(
-            "[[source]]\ntype = \"file\"\nname = \"flows\"\npaths = [\"{}/*.log\"]\n",
-            logs.display()
-        )
-        .as_bytes(),
-    );
+    let config = util::file_source_config(&dir, &logs.join("*.log"));
     let serve = |db: &str| -> (Child, String) {
         let mut child = dir
             .cmd_db(Path::new(db))

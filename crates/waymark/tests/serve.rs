@@ -591,14 +591,7 @@ fn serve_follows_files_through_rotation_and_a_kill() {
     let all = std::fs::read(&records).expect("records");
     let logs = dir.path("logs");
     std::fs::create_dir(&logs).expect("logs dir");
-    let config = dir.write(
-        "serve.toml",
-        format!(
-            "[[source]]\ntype = \"file\"\nname = \"flows\"\npaths = [\"{}/*\"]\n",
-            logs.display()
-        )
-        .as_bytes(),
-    );
+    let config = util::file_source_config(&dir, &logs.join("*"));
     let args = ["--config", config.to_str().expect("path")];
     let app = logs.join("app.log");
     // Chunks cut anywhere: lines arrive in pieces.

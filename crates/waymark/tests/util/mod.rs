@@ -186,6 +186,15 @@ pub fn shared_corpus(what: &str) -> Option<PathBuf> {
     None
 }
 
+/// A `serve` configuration with one file source, `flows`, following `pattern` (a glob).
+pub fn file_source_config(dir: &Dir, pattern: &Path) -> PathBuf {
+    let toml = format!(
+        "[[source]]\ntype = \"file\"\nname = \"flows\"\npaths = [\"{}\"]\n",
+        pattern.display()
+    );
+    dir.write("serve.toml", toml.as_bytes())
+}
+
 /// librdkafka's mock cluster (`waymark mock-broker`) in its own process, on 127.0.0.1;
 /// stopped on drop.
 pub struct Broker {

@@ -19,7 +19,8 @@ fn two_writers() -> Option<(PgStore, PgStore)> {
     Some((a, b))
 }
 
-fn batch(source: u32, from: u64, to: u64) -> Batch {
+/// Events at `from..to` and the position at `to`.
+pub(super) fn batch(source: u32, from: u64, to: u64) -> Batch {
     let mut b = Batch::default();
     for pos in from..to {
         b.changes.push(Change::Insert {

@@ -7,7 +7,7 @@
 use waymark_core::correlate::{Change, Pending, PendingKind};
 use waymark_core::parse::{Reject, RejectKind};
 use waymark_core::pipeline::{Batch, DeadLetter};
-use waymark_core::{Event, Origin, Status};
+use waymark_core::Origin;
 
 use super::{fresh_schema, server};
 use crate::postgres::Fault;
@@ -15,20 +15,7 @@ use crate::{EventStore, PgStore, StoreError};
 
 /// Events at `from..to`, a dead letter and a waiting half at `to`, the position at `to + 1`.
 fn batch(source: u32, from: u64, to: u64) -> Batch {
-    let mut b = Batch::default();
-    for pos in from..to {
-        b.changes.push(Change::Insert {
-            origin: Origin { source, position: pos },
-            event: Event {
-                system_id: "bcis".into(),
-                checkpoint_id: "A".into(),
-                ts_micros: pos as i64,
-                status: Status::Success,
-                correlation_id: format!("c{pos}"),
-                failure_reason: None,
-            },
-        });
-    }
+    let mut b = super::concurrency::batch(source, from, to);
     b.changes.push(Change::Wait(Pending {
         key: Origin { source, position: to },
         kind: PendingKind::Reason,
