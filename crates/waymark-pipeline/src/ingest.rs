@@ -23,10 +23,11 @@ use crate::lines::{Frame, LineReader};
 use crate::writer::commit_with_retry;
 
 /// A batch is cut at `[ingest] batch_records` or at this many bytes of records, whichever
-/// comes first: memory is bounded whatever the records' length. With three batches in memory
+/// comes first: memory is bounded whatever the records' length (`consume` cuts its batches
+/// the same way). With three batches in memory
 /// and SQLite's 32 MiB page cache, `ingest` peaks near 70 MiB (issue 15: 175 MiB with batches
 /// of 100,000 records, two in the channel, and a 64 MiB cache).
-const BATCH_BYTES: u64 = 4 << 20;
+pub(crate) const BATCH_BYTES: u64 = 4 << 20;
 
 /// One input of `waymark ingest`.
 #[derive(Debug, Clone, PartialEq, Eq)]

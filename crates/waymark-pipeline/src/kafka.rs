@@ -39,6 +39,7 @@ use waymark_core::pipeline::{Batch, Counts, Processor};
 use waymark_core::Origin;
 use waymark_store::EventStore;
 
+use crate::ingest::BATCH_BYTES;
 use crate::simulate::SimRecord;
 
 /// What `waymark consume` was asked to do.
@@ -158,6 +159,9 @@ struct Parse {
     spare: Option<Batch>,
     batch_started: Option<Instant>,
     batch_records: u64,
+    /// Payload bytes in the batch in hand: a batch is also cut at [`BATCH_BYTES`], as in
+    /// `ingest`, so that memory is bounded whatever the records' length.
+    batch_bytes: u64,
     max_batch_wait: Duration,
     last_commit: Option<Instant>,
     parts: HashMap<i32, Part>,
@@ -223,8 +227,9 @@ impl Parse {
         let mut start = 0;
         for m in &chunk.msgs {
             let payload = m.end.map(|end| &chunk.data[std::mem::replace(&mut start, end)..end]);
+            self.batch_bytes += payload.map_or(0, |p| p.len() as u64);
             self.handle(m.partition, m.offset, payload)?;
-            if self.batch.len() >= self.batch_records {
+            if self.batch.len() >= self.batch_records || self.batch_bytes >= BATCH_BYTES {
                 let offsets = self.flush(false)?;
                 if !offsets.is_empty() {
                     let _ = self.commits.send(offsets);
@@ -304,6 +309,7 @@ impl Parse {
             };
             self.writer.send(std::mem::replace(&mut self.batch, next))?;
             self.batch_started = None;
+            self.batch_bytes = 0;
         }
         self.acknowledge(wait)
     }
@@ -507,6 +513,7 @@ pub fn consume(
         spare: None,
         batch_started: None,
         batch_records: config.ingest.batch_records as u64,
+        batch_bytes: 0,
         max_batch_wait: opts.max_batch_wait,
         last_commit: None,
         parts: HashMap::new(),
