@@ -154,9 +154,6 @@ pub(crate) fn keyed_page<T>(rows: Vec<(Cursor, T)>, limit: usize) -> Page<T> {
     Page { items: page.items.into_iter().map(|(_, t)| t).collect(), next_cursor: page.next_cursor }
 }
 
-/// Instantiates the [`QueryStore`] suite for a backend, given an expression that makes an
-/// empty store implementing [`EventStore`](crate::EventStore), [`AuditStore`](crate::AuditStore),
-/// [`ScanStore`](crate::ScanStore) and [`QueryStore`].
 use waymark_core::answer::{CheckpointCount, HourCount, SystemCount};
 use waymark_core::normalize::format_utc;
 
@@ -231,6 +228,24 @@ pub fn summary_of(
     Ok(summary)
 }
 
+/// An hour in microseconds: the unit of the counts kept at insert (`event_counts`).
+pub(crate) const HOUR_US: i64 = 3_600_000_000;
+
+/// The start of the hour of `ts_micros` (the key of `event_counts`).
+pub(crate) fn hour_of(ts_micros: i64) -> i64 {
+    ts_micros - ts_micros.rem_euclid(HOUR_US)
+}
+
+/// Whether a summary of `[since, until)` can be read from the counts kept per hour: both
+/// bounds whole hours (or absent). A window cut inside an hour needs the events themselves.
+pub(crate) fn counts_cover(since: Option<i64>, until: Option<i64>) -> bool {
+    let whole = |t: Option<i64>| t.is_none_or(|t| t.rem_euclid(HOUR_US) == 0);
+    whole(since) && whole(until)
+}
+
+/// Instantiates the [`QueryStore`] suite for a backend, given an expression that makes an
+/// empty store implementing [`EventStore`](crate::EventStore), [`AuditStore`](crate::AuditStore),
+/// [`ScanStore`](crate::ScanStore) and [`QueryStore`].
 #[macro_export]
 macro_rules! query_store_suite {
     ($make:expr) => {

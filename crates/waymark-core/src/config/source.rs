@@ -73,16 +73,23 @@ impl SourceRaw {
     }
 }
 
+/// Reports every name (of a `what`: source or sink) used by an earlier one, at `what[i].name`.
+fn unique_names(names: impl Iterator<Item = String>, what: &str, c: &mut Collector<'_>) {
+    let mut seen: Vec<String> = Vec::new();
+    for (i, name) in names.enumerate() {
+        if seen.contains(&name) {
+            let message = format!("the name `{name}` is used by another {what}");
+            c.push(format!("{what}[{i}].name"), None, message);
+        }
+        seen.push(name);
+    }
+}
+
 /// Checks the sources: required lists not empty, names unique, intervals positive.
 pub(crate) fn validate(sources: &[SourceRaw], c: &mut Collector<'_>) {
-    let mut names: Vec<String> = Vec::new();
+    unique_names(sources.iter().enumerate().map(|(i, s)| s.name(i)), "source", c);
     for (i, s) in sources.iter().enumerate() {
         let at = |field: &str| format!("source[{i}].{field}");
-        let name = s.name(i);
-        if names.contains(&name) {
-            c.push(at("name"), None, format!("the name `{name}` is used by another source"));
-        }
-        names.push(name);
         match s {
             SourceRaw::File { paths, .. } | SourceRaw::Scan { paths, .. } if paths.is_empty() => {
                 c.push(at("paths"), None, "must name at least one path");
@@ -133,14 +140,9 @@ impl SinkRaw {
 
 /// Checks the sinks: a `snowflake://` URL, positive intervals, unique names.
 pub(crate) fn validate_sinks(sinks: &[SinkRaw], c: &mut Collector<'_>) {
-    let mut names: Vec<String> = Vec::new();
+    unique_names(sinks.iter().enumerate().map(|(i, s)| s.name(i)), "sink", c);
     for (i, s) in sinks.iter().enumerate() {
         let at = |field: &str| format!("sink[{i}].{field}");
-        let name = s.name(i);
-        if names.contains(&name) {
-            c.push(at("name"), None, format!("the name `{name}` is used by another sink"));
-        }
-        names.push(name);
         let SinkRaw::Snowflake { url, interval_secs, .. } = s;
         if !url.starts_with("snowflake://") {
             c.push(at("url"), None, "must be a snowflake:// URL");

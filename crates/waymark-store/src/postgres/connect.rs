@@ -11,7 +11,7 @@
 //! As in libpq, `prefer` and `require` encrypt without verifying who answers — unless a root
 //! certificate is given, which makes them verify as `verify-full` does (libpq then verifies the
 //! chain only; waymark checks the name too, `verify-ca` included: stricter, never weaker).
-//! TLS is rustls with the *ring* provider (pure Rust, no OpenSSL).
+//! TLS is rustls with the *ring* provider (no OpenSSL).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -143,19 +143,16 @@ fn percent_decode(v: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
 fn client_config(roots: Option<Roots>) -> Result<rustls::ClientConfig> {
     let tls_error = |e: rustls::Error| StoreError::Refused(format!("TLS: {e}"));
-    let builder = rustls::ClientConfig::builder_with_provider(provider())
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .map_err(tls_error)?;
     let config = match roots {
         None => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(EncryptOnly(provider())))
+            .with_custom_certificate_verifier(Arc::new(EncryptOnly(provider)))
             .with_no_client_auth(),
         Some(roots) => {
             let mut store = RootCertStore::empty();

@@ -382,7 +382,7 @@ fn copy_events(tx: &mut Transaction<'_>, batch: &Batch, batch_id: i64) -> Result
     if direct {
         for (_, e) in &events {
             let key = (
-                hour_of(e.ts_micros),
+                crate::query::hour_of(e.ts_micros),
                 pg_text(&e.system_id),
                 pg_text(&e.checkpoint_id),
                 Cow::Borrowed(e.status.as_str()),
@@ -399,7 +399,7 @@ fn copy_events(tx: &mut Transaction<'_>, batch: &Batch, batch_id: i64) -> Result
         )?;
         for r in &inserted {
             let ts: i64 = r.try_get(0)?;
-            let key = (hour_of(ts), r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
+            let key = (crate::query::hour_of(ts), r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
             *counts.entry(key).or_default() += 1;
         }
     }
@@ -425,11 +425,6 @@ fn copy_events(tx: &mut Transaction<'_>, batch: &Batch, batch_id: i64) -> Result
         &[&cols.0, &cols.1, &cols.2, &cols.3, &cols.4],
     )?;
     Ok(())
-}
-
-/// The start of the hour of `ts_micros`.
-fn hour_of(ts_micros: i64) -> i64 {
-    ts_micros - ts_micros.rem_euclid(super::query::HOUR_US)
 }
 
 /// Whether every event lies beyond the last stored event of its source (distinct, too).

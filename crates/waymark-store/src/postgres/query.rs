@@ -14,15 +14,14 @@ use waymark_core::normalize::format_utc;
 
 use super::{time_text, PgStore};
 use crate::query::{
-    keyed_page, DeadLetterQuery, FailureQuery, OrphanQuery, PageRequest, QueryStore, RunQuery,
-    ScanResultQuery,
+    counts_cover, keyed_page, DeadLetterQuery, FailureQuery, OrphanQuery, PageRequest, QueryStore,
+    RunQuery, ScanResultQuery, HOUR_US,
 };
 use crate::{EventStore, Result};
 
 const EVENT_COLUMNS: &str = "e.system_id, e.checkpoint_id, e.status, e.correlation_id, \
      e.failure_reason, e.ts_us, s.name, e.position, e.source_id";
 const EVENT_FROM: &str = "events e JOIN sources s ON s.id = e.source_id";
-pub(crate) const HOUR_US: i64 = 3_600_000_000;
 
 /// A page size as a `LIMIT` (no limit: `NULL`, which PostgreSQL reads as none).
 fn limit_of(fetch: i64) -> Option<i64> {
@@ -262,10 +261,7 @@ impl QueryStore for PgStore {
     }
 
     fn summary(&self, since: Option<i64>, until: Option<i64>) -> Result<Summary> {
-        // Whole hours (or no bound) are read from the counts kept at insert time; a window
-        // cut inside an hour needs the events themselves.
-        let whole = |t: Option<i64>| t.is_none_or(|t| t.rem_euclid(HOUR_US) == 0);
-        let sql = if whole(since) && whole(until) {
+        let sql = if counts_cover(since, until) {
             "SELECT system_id, checkpoint_id, status, hour_us, n FROM event_counts
              WHERE hour_us >= $1 AND hour_us < $2 AND $3::bigint > 0 ORDER BY 1, 2, 4"
         } else {

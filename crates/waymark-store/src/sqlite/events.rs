@@ -312,14 +312,6 @@ struct Inserter<'e> {
     counts: HashMap<(i64, &'e str, &'e str, &'static str), u64>,
 }
 
-/// The start of the hour of `ts_micros`.
-pub(crate) fn hour_of(ts_micros: i64) -> i64 {
-    ts_micros - ts_micros.rem_euclid(HOUR_US)
-}
-
-/// An hour in microseconds.
-pub(crate) const HOUR_US: i64 = 3_600_000_000;
-
 impl<'e> Inserter<'e> {
     fn push(
         &mut self,
@@ -382,7 +374,12 @@ impl<'e> Inserter<'e> {
     }
 
     fn count(&mut self, e: &'e Event) {
-        let key = (hour_of(e.ts_micros), &*e.system_id, &*e.checkpoint_id, e.status.as_str());
+        let key = (
+            crate::query::hour_of(e.ts_micros),
+            &*e.system_id,
+            &*e.checkpoint_id,
+            e.status.as_str(),
+        );
         *self.counts.entry(key).or_default() += 1;
     }
 }

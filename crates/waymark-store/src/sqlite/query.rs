@@ -10,8 +10,8 @@ use waymark_core::audit::RunStatus;
 use waymark_core::correlation_hash;
 use waymark_core::normalize::format_utc;
 
-use super::events::HOUR_US;
 use super::SqliteStore;
+use crate::query::{counts_cover, HOUR_US};
 use crate::query::{
     keyed_page, DeadLetterQuery, FailureQuery, OrphanQuery, PageRequest, QueryStore, RunQuery,
     ScanResultQuery,
@@ -252,10 +252,7 @@ impl QueryStore for SqliteStore {
     }
 
     fn summary(&self, since: Option<i64>, until: Option<i64>) -> Result<Summary> {
-        // Whole hours (or no bound) are read from the counts kept at insert time; a window
-        // cut inside an hour needs the events themselves.
-        let whole = |t: Option<i64>| t.is_none_or(|t| t.rem_euclid(HOUR_US) == 0);
-        let sql = if whole(since) && whole(until) {
+        let sql = if counts_cover(since, until) {
             "SELECT system_id, checkpoint_id, status, hour_us, n FROM event_counts \
              WHERE hour_us >= ?1 AND hour_us < ?2 AND ?3 > 0 ORDER BY 1, 2, 4"
         } else {
