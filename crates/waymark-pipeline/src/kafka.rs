@@ -656,7 +656,14 @@ fn client_config(opts: &ConsumeOptions) -> ClientConfig {
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
         // Lag comes from these statistics, not from a request per partition.
-        .set("statistics.interval.ms", "1000");
+        .set("statistics.interval.ms", "1000")
+        // librdkafka prefetches up to 64 MiB by default, more than half of `consume`'s
+        // memory. 2 MiB is still tens of milliseconds of records ahead of a consumer storing a
+        // few hundred thousand a second, and a full queue is looked at again after 10 ms
+        // instead of librdkafka's 1 s, during which fetching stopped while the store caught up
+        // (bench/rss.sh, bench/kafka.sh). Both can be set again with `-X`.
+        .set("queued.max.messages.kbytes", "2048")
+        .set("fetch.queue.backoff.ms", "10");
     for (k, v) in &opts.settings {
         cc.set(k, v);
     }

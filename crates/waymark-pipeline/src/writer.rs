@@ -83,7 +83,9 @@ impl std::fmt::Debug for Writer {
 
 impl Writer {
     pub fn spawn(mut store: BoxedEventStore) -> Writer {
-        let (tx, rx) = mpsc::sync_channel::<Batch>(2);
+        // One batch waits while one commits (and one fills on the sender's side): the writer
+        // is the slower stage, so a deeper queue would only hold more memory.
+        let (tx, rx) = mpsc::sync_channel::<Batch>(1);
         let (ack_tx, acks) = mpsc::channel();
         let spawned = std::thread::Builder::new().name("store-writer".into()).spawn(move || {
             for batch in rx {

@@ -24,6 +24,7 @@ macro_rules! event_store_suite {
                 trace_is_in_time_order_and_exact,
                 failures_filter_by_system_and_time,
                 join_state_survives_and_orphans_are_queryable,
+                joins_made_within_one_batch_store_what_their_changes_say,
                 dead_letters_keep_raw_bytes_and_reason,
                 positions_past_two_to_the_forty_never_collide,
                 orphans_that_meet_their_partner_are_joined,
@@ -207,6 +208,68 @@ pub fn join_state_survives_and_orphans_are_queryable(s: &mut dyn EventStore) {
     assert_eq!(orphans[0].position, 1);
     let st = s.stats().unwrap();
     assert_eq!((st.waiting, st.orphans, st.failures_without_reason), (0, 1, 0));
+}
+
+/// Halves that wait and are joined within one batch (which a store may write without the
+/// round trip through `join_pending`) end as the changes say, also when the batch is a replay
+/// that meets rows an earlier commit left.
+pub fn joins_made_within_one_batch_store_what_their_changes_say(s: &mut dyn EventStore) {
+    let src = s.source("file", "/x").unwrap().id;
+    let o = |pos| Origin { source: src, position: pos };
+    let half = |pos, kind, cid: &str, reason: Option<&str>| Pending {
+        key: o(pos),
+        kind,
+        system_id: "fedebom".into(),
+        correlation_id: cid.into(),
+        ts_micros: 5,
+        reason: reason.map(Into::into),
+    };
+    // A failure read first, its reason later in the batch; a reason read first, its failure
+    // later; and a failure still waiting at the end.
+    let mut b = Batch::default();
+    insert(&mut b, src, 0, event("a", "fedebom", "C1", 0, Status::Failure, None));
+    b.changes.push(Change::Wait(half(0, PendingKind::Failure, "a", None)));
+    b.changes.push(Change::Wait(half(1, PendingKind::Reason, "b", Some("why b"))));
+    b.changes
+        .push(Change::Joined { key: o(0), by: half(2, PendingKind::Reason, "a", Some("why a")) });
+    b.changes.push(Change::Attach { event: o(0), reason: "why a".into() });
+    b.changes.push(Change::Joined { key: o(1), by: half(3, PendingKind::Failure, "b", None) });
+    insert(&mut b, src, 3, event("b", "fedebom", "C1", 1, Status::Failure, Some("why b")));
+    insert(&mut b, src, 4, event("c", "fedebom", "C1", 2, Status::Failure, None));
+    b.changes.push(Change::Wait(half(4, PendingKind::Failure, "c", None)));
+    b.set_position(src, 5, None);
+    s.commit(&b).unwrap();
+    let check = |s: &mut dyn EventStore| {
+        let reason = |cid| s.trace(cid).unwrap()[0].event.failure_reason.clone();
+        assert_eq!(reason("a").as_deref(), Some("why a"));
+        assert_eq!(reason("b").as_deref(), Some("why b"));
+        assert_eq!(reason("c"), None);
+        assert_eq!(s.join_state().unwrap().0, vec![half(4, PendingKind::Failure, "c", None)]);
+        let st = s.stats().unwrap();
+        assert_eq!((st.events, st.waiting, st.failures_without_reason), (3, 1, 1));
+    };
+    check(s);
+    s.commit(&b).unwrap();
+    check(s);
+
+    // A replay cut otherwise: the first commit stored failure `d` waiting; the batch read again
+    // holds its insert, its wait and its join.
+    let mut first = Batch::default();
+    insert(&mut first, src, 5, event("d", "fedebom", "C1", 3, Status::Failure, None));
+    first.changes.push(Change::Wait(half(5, PendingKind::Failure, "d", None)));
+    s.commit(&first).unwrap();
+    let mut again = Batch::default();
+    insert(&mut again, src, 5, event("d", "fedebom", "C1", 3, Status::Failure, None));
+    again.changes.push(Change::Wait(half(5, PendingKind::Failure, "d", None)));
+    again
+        .changes
+        .push(Change::Joined { key: o(5), by: half(6, PendingKind::Reason, "d", Some("why d")) });
+    again.changes.push(Change::Attach { event: o(5), reason: "why d".into() });
+    s.commit(&again).unwrap();
+    assert_eq!(s.trace("d").unwrap()[0].event.failure_reason.as_deref(), Some("why d"));
+    assert_eq!(s.join_state().unwrap().0, vec![half(4, PendingKind::Failure, "c", None)]);
+    let st = s.stats().unwrap();
+    assert_eq!((st.events, st.waiting, st.failures_without_reason), (4, 1, 1));
 }
 
 pub fn dead_letters_keep_raw_bytes_and_reason(s: &mut dyn EventStore) {

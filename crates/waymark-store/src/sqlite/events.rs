@@ -1,6 +1,6 @@
 //! [`EventStore`] for SQLite.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rusqlite::{params, OptionalExtension as _, Row};
 use waymark_core::correlate::{Change, Pending, PendingKind};
@@ -14,6 +14,9 @@ use crate::{EventStore, JoinState, Result, StoreError};
 
 const EVENT_COLUMNS: &str = "e.system_id, e.checkpoint_id, e.timestamp, e.status, \
      e.correlation_id, e.failure_reason, e.ts_us, s.name, e.position, b.committed_at";
+/// Fills an event's reason, never replacing one it has.
+const ATTACH: &str = "UPDATE events SET failure_reason = ?3 \
+     WHERE source_id = ?1 AND position = ?2 AND failure_reason IS NULL";
 const EVENT_FROM: &str =
     "events e JOIN sources s ON s.id = e.source_id JOIN batches b ON b.id = e.batch_id";
 
@@ -96,10 +99,7 @@ impl EventStore for SqliteStore {
         let batch_id = tx.last_insert_rowid();
         {
             let mut inserts = Inserter::default();
-            let mut attach = tx.prepare_cached(
-                "UPDATE events SET failure_reason = ?3 \
-                 WHERE source_id = ?1 AND position = ?2 AND failure_reason IS NULL",
-            )?;
+            let mut attach = tx.prepare_cached(ATTACH)?;
             let mut wait = tx.prepare_cached(
                 "INSERT OR IGNORE INTO join_pending (source_id, position, kind, system_id, correlation_id, ts_us, reason, created_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -111,18 +111,27 @@ impl EventStore for SqliteStore {
                 "UPDATE join_pending SET state = 'orphan' WHERE source_id = ?1 AND position = ?2 \
                  RETURNING kind, system_id, correlation_id",
             )?;
+            let fold = Fold::of(batch);
             for change in &batch.changes {
                 match change {
                     Change::Insert { origin, event } => {
-                        inserts.push(&tx, *origin, event, batch_id)?;
+                        let reason = fold.reasons.get(origin).copied();
+                        inserts.push(&tx, *origin, event, reason, batch_id)?;
                         continue;
                     }
+                    Change::Attach { event, .. } if fold.reasons.contains_key(event) => continue,
+                    Change::Joined { key, .. } if fold.passing.contains(key) => continue,
                     _ => inserts.flush(&tx, batch_id)?,
                 }
                 match change {
                     Change::Insert { .. } => {}
                     Change::Attach { event, reason } => {
                         attach.execute(params![event.source, event.position as i64, reason])?;
+                    }
+                    // A half joined later in this batch: its row is never written; one that
+                    // an earlier commit of the same record left (a replay) still goes.
+                    Change::Wait(p) if fold.passing.contains(&p.key) => {
+                        joined.execute(params![p.key.source, p.key.position as i64])?;
                     }
                     Change::Wait(p) => {
                         wait.execute(params![
@@ -297,6 +306,47 @@ impl EventStore for SqliteStore {
     }
 }
 
+/// Changes of one batch that cancel out within it, so that they cost no write: a half that
+/// waits and is joined in the same batch (its `join_pending` row would be inserted and deleted
+/// again), and the reason attached to a failure the same batch inserts (an `UPDATE` of the row
+/// just inserted: the insert carries the reason instead). What is stored is the same; a batch
+/// with an orphan in it is not folded (an orphan's late join reads `join_pending` and the
+/// events' reasons in the middle of the batch).
+#[derive(Default)]
+struct Fold<'b> {
+    /// Waiting halves joined later in the batch.
+    passing: HashSet<Origin>,
+    /// Reasons of failures inserted by the batch, written with their insert.
+    reasons: HashMap<Origin, &'b str>,
+}
+
+impl<'b> Fold<'b> {
+    fn of(batch: &'b Batch) -> Fold<'b> {
+        let mut fold = Fold::default();
+        if batch.changes.iter().any(|c| matches!(c, Change::Orphaned { .. })) {
+            return fold;
+        }
+        let mut waited = HashSet::new();
+        for change in &batch.changes {
+            match change {
+                Change::Wait(p) => {
+                    waited.insert(p.key);
+                }
+                Change::Joined { key, .. } if waited.contains(key) => {
+                    fold.passing.insert(*key);
+                }
+                // A failure waits right after its insert: one joined in this batch was
+                // inserted by it.
+                Change::Attach { event, reason } if fold.passing.contains(event) => {
+                    fold.reasons.insert(*event, reason);
+                }
+                _ => {}
+            }
+        }
+        fold
+    }
+}
+
 /// Rows per multi-row INSERT: one statement step per 32 events instead of one per event
 /// (10 parameters a row, far below SQLite's limit).
 const ROWS_PER_INSERT: usize = 32;
@@ -308,7 +358,8 @@ const INSERT_HEAD: &str =
 /// rows actually inserted by hour, system, checkpoint and status (for `event_counts`).
 #[derive(Default)]
 struct Inserter<'e> {
-    rows: Vec<(Origin, &'e Event)>,
+    /// Each row with the reason folded into it (see [`Fold`]).
+    rows: Vec<(Origin, &'e Event, Option<&'e str>)>,
     counts: HashMap<(i64, &'e str, &'e str, &'static str), u64>,
 }
 
@@ -318,9 +369,10 @@ impl<'e> Inserter<'e> {
         tx: &rusqlite::Transaction<'_>,
         origin: Origin,
         e: &'e Event,
+        reason: Option<&'e str>,
         batch: i64,
     ) -> Result<()> {
-        self.rows.push((origin, e));
+        self.rows.push((origin, e, reason));
         if self.rows.len() == ROWS_PER_INSERT {
             self.flush(tx, batch)?;
         }
@@ -334,8 +386,7 @@ impl<'e> Inserter<'e> {
         }
         let mut stmt = tx.prepare_cached(&insert_sql(self.rows.len()))?;
         let mut i = 1;
-        for (origin, e) in &self.rows {
-            let (origin, e) = (*origin, *e);
+        for &(origin, e, reason) in &self.rows {
             stmt.raw_bind_parameter(i, origin.source)?;
             stmt.raw_bind_parameter(i + 1, origin.position as i64)?;
             stmt.raw_bind_parameter(i + 2, &e.system_id)?;
@@ -343,7 +394,7 @@ impl<'e> Inserter<'e> {
             stmt.raw_bind_parameter(i + 4, e.timestamp())?;
             stmt.raw_bind_parameter(i + 5, e.status.as_str())?;
             stmt.raw_bind_parameter(i + 6, &e.correlation_id)?;
-            stmt.raw_bind_parameter(i + 7, &e.failure_reason)?;
+            stmt.raw_bind_parameter(i + 7, reason.or(e.failure_reason.as_deref()))?;
             stmt.raw_bind_parameter(i + 8, e.ts_micros)?;
             stmt.raw_bind_parameter(i + 9, correlation_hash(&e.correlation_id))?;
             stmt.raw_bind_parameter(i + 10, batch)?;
@@ -352,21 +403,28 @@ impl<'e> Inserter<'e> {
         let inserted = stmt.raw_execute()?;
         let rows = std::mem::take(&mut self.rows);
         if inserted == rows.len() {
-            for (_, e) in &rows {
+            for (_, e, _) in &rows {
                 self.count(e);
             }
         } else {
-            // A replay: some rows were there already. The ones this batch inserted carry its id.
+            // A replay: some rows were there already. The ones this batch inserted carry its id;
+            // a reason folded into a row that was there is attached as the batch would have.
             let mut mine = tx.prepare_cached(
                 "SELECT batch_id = ?3 FROM events WHERE source_id = ?1 AND position = ?2",
             )?;
-            for (origin, e) in &rows {
+            for &(origin, e, reason) in &rows {
                 let ours: bool = mine
                     .query_row(params![origin.source, origin.position as i64, batch], |r| {
                         r.get(0)
                     })?;
                 if ours {
                     self.count(e);
+                } else if let Some(reason) = reason {
+                    tx.prepare_cached(ATTACH)?.execute(params![
+                        origin.source,
+                        origin.position as i64,
+                        reason
+                    ])?;
                 }
             }
         }
@@ -456,11 +514,7 @@ fn late_join(
             .query_row(params![key.source, key.position as i64], |r| r.get(0))?;
         ((p_source, p_position), mine)
     };
-    tx.prepare_cached(
-        "UPDATE events SET failure_reason = ?3 \
-         WHERE source_id = ?1 AND position = ?2 AND failure_reason IS NULL",
-    )?
-    .execute(params![event.0, event.1, reason])?;
+    tx.prepare_cached(ATTACH)?.execute(params![event.0, event.1, reason])?;
     let mut delete =
         tx.prepare_cached("DELETE FROM join_pending WHERE source_id = ?1 AND position = ?2")?;
     delete.execute(params![key.source, key.position as i64])?;
