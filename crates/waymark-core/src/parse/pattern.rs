@@ -18,6 +18,8 @@ use regex_syntax::hir::{Class, Hir, HirKind, Look};
 
 /// Capture groups (including the whole match, group 0) the fast matcher keeps on its stack.
 const MAX_GROUPS: usize = 12;
+/// Instructions of a program at most.
+const MAX_INSTS: usize = 4096;
 /// Choice points kept without allocating; more go to a vector.
 const INLINE_FRAMES: usize = 8;
 /// Choice points at most; a line that needs more goes to `regex`.
@@ -329,7 +331,7 @@ impl Program {
         }
         p.insts.push(Inst::Save(1));
         p.insts.push(Inst::Match);
-        if p.groups > MAX_GROUPS || p.insts.len() > 4096 {
+        if p.groups > MAX_GROUPS || p.insts.len() > MAX_INSTS {
             return None;
         }
         p.mark_possessive();
@@ -378,6 +380,10 @@ impl Program {
     }
 
     fn emit(&mut self, h: &Hir) -> Option<()> {
+        // Repetitions of groups are copied: a pattern that grows past this is left to `regex`.
+        if self.insts.len() > MAX_INSTS {
+            return None;
+        }
         match h.kind() {
             HirKind::Empty => {}
             HirKind::Literal(lit) => {
