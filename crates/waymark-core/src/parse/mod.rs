@@ -2,8 +2,10 @@
 //! or a failure [`Detail`]; anything else is a [`Reject`] with its reason.
 //!
 //! Each `[[system]]` of the configuration compiles into a [`SystemParser`]. A JSON record is
-//! parsed once into a [`FlatJson`] view that all JSON systems read; a text record is tried
-//! against each text system's `match`, then its event and detail patterns.
+//! parsed once into a [`FlatJson`] view that all JSON systems read (a hand-written scanner,
+//! `serde_json` for what it is not sure of); a text record is tried against each text system's
+//! `match`, then its event and detail patterns ([`Pattern`]: a small backtracker for patterns
+//! anchored at the start, `regex` for the rest).
 
 mod json;
 mod pattern;
