@@ -94,6 +94,19 @@ seeds() {
     local bin=${WAYMARK_BIN:-${CARGO_TARGET_DIR:-$root/target}/debug/waymark}
     local sim=$work/simulated.log
     if [ -x "$bin" ] && "$bin" simulate -o "$sim" --flows 40 --seed 7 --noise 0.1 2>/dev/null; then
+        # The JSON records one by one for the scanner (the first hundred), each text record
+        # with its system's pattern for the fast matcher.
+        local n=0 line
+        while IFS= read -r line && [ $n -lt 100 ]; do
+            printf '%s' "$line" >"$work/one"
+            case $line in
+                '{'*) seed "$work/seeds/json_flat" "$work/one" ;;
+                *' CMF: '*) seed "$work/seeds/pattern" "$work/one" '(?P<timestamp>\\S+) CMF: (?P<checkpoint_id>\\S+) - (?P<status>\\w+) \\(ID: (?P<correlation_id>[^)]+)\\)$\0' ;;
+                *' BCIS: '*) seed "$work/seeds/pattern" "$work/one" '(?P<timestamp>\\S+) BCIS: (?P<checkpoint_id>\\S+) - (?P<status>\\w+) \\(ID: (?P<correlation_id>[^)]+)\\)(?: - (?P<failure_reason>.*))?$\0' ;;
+            esac
+            n=$((n + 1))
+        done <"$sim"
+        rm -f "$work/one"
         split -l 12 "$sim" "$work/sim-part-"
         local part header
         for part in "$work"/sim-part-*; do

@@ -583,3 +583,40 @@ pub fn lineage(data: &[u8]) {
     let twice = parse_run_event(&serde_json::to_vec(&twice).expect("JSON writes")).expect("again");
     assert_eq!(twice, again, "the event's second rewrite reads differently");
 }
+
+/// The JSON record reader: the view `FlatJson::parse` gives (the scanner, else `serde_json`)
+/// is exactly `serde_json`'s, and a refusal is `serde_json`'s with the same message.
+pub fn json_flat(data: &[u8]) {
+    use waymark_core::parse::FlatJson;
+    match (FlatJson::parse(data), FlatJson::parse_serde(data)) {
+        (Ok(a), Ok(b)) => assert_eq!(a.entries(), b.entries(), "the views differ"),
+        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "the errors differ"),
+        (a, b) => panic!("scanner {:?}, serde_json {:?}", a.map(|_| ()), b.map(|_| ())),
+    }
+}
+
+/// The fast matcher of configured regexes: `data` is a pattern, a NUL byte, then a line. When
+/// the fast matcher answers, its match and every group's span are `regex`'s; `Pattern`'s own
+/// answer (fast, else `regex`) always is. Patterns get a `^` in front half the time, so that
+/// most are ones the fast matcher reads.
+pub fn pattern(data: &[u8]) {
+    use waymark_core::parse::Pattern;
+    let Some(cut) = data.iter().position(|&b| b == 0) else { return };
+    let (Ok(pattern), Ok(text)) =
+        (std::str::from_utf8(&data[..cut]), std::str::from_utf8(&data[cut + 1..]))
+    else {
+        return;
+    };
+    let anchored = format!("^{pattern}");
+    for p in [pattern, anchored.as_str()] {
+        let Ok(re) = regex::RegexBuilder::new(p).size_limit(1 << 20).build() else { continue };
+        let re = Pattern::new(re);
+        let want = re.slow_captures(text);
+        if let Some(got) = re.fast_captures(text) {
+            assert_eq!(got, want, "captures of {p:?}");
+        }
+        if let Some(got) = re.fast_is_match(text) {
+            assert_eq!(got, want.is_some(), "is_match of {p:?}");
+        }
+    }
+}

@@ -2,10 +2,13 @@
 //! or a failure [`Detail`]; anything else is a [`Reject`] with its reason.
 //!
 //! Each `[[system]]` of the configuration compiles into a [`SystemParser`]. A JSON record is
-//! parsed once into a [`FlatJson`] view that all JSON systems read; a text record is tried
-//! against each text system's `match`, then its event and detail patterns.
+//! parsed once into a [`FlatJson`] view that all JSON systems read (a hand-written scanner,
+//! `serde_json` for what it is not sure of); a text record is tried against each text system's
+//! `match`, then its event and detail patterns ([`Pattern`]: a small backtracker for patterns
+//! anchored at the start, `regex` for the rest).
 
 mod json;
+mod pattern;
 mod reject;
 
 use std::borrow::Cow;
@@ -14,7 +17,9 @@ use std::sync::Arc;
 
 use regex::Regex;
 
-pub use json::{FlatJson, Scalar};
+pub use json::{Entry, FlatJson, Scalar};
+#[doc(hidden)]
+pub use pattern::{GroupSpans, Pattern};
 pub use reject::{Reject, RejectKind};
 
 use crate::config::{Collector, DetailRaw, RawConfig, SystemRaw};
@@ -49,7 +54,7 @@ enum Format {
 enum Matcher {
     FieldEquals { field: String, value: String },
     Prefix(String),
-    Regex(Regex),
+    Regex(Pattern),
 }
 
 /// How one system's records are recognised and read.
@@ -67,7 +72,7 @@ pub struct SystemParser {
 /// One record shape: a pattern (text) or a presence test (JSON, CSV), plus field mappings.
 #[derive(Debug)]
 struct Shape {
-    pattern: Option<Regex>,
+    pattern: Option<Pattern>,
     lacks: Vec<String>,
     has: Vec<String>,
     /// Per schema field (in [`EVENT_FIELDS`] order): its JSON path, capture name or CSV column.
@@ -78,14 +83,14 @@ struct Shape {
 
 impl Shape {
     fn new(
-        pattern: Option<Regex>,
+        pattern: Option<Pattern>,
         lacks: Vec<String>,
         has: Vec<String>,
         fields: HashMap<&'static str, String>,
     ) -> Shape {
         let keys = EVENT_FIELDS.map(|f| fields.get(f).cloned().unwrap_or_else(|| f.to_owned()));
         let groups = std::array::from_fn(|i| {
-            let re = pattern.as_ref()?;
+            let re = pattern.as_ref()?.regex();
             re.capture_names().position(|n| n == Some(keys[i].as_str()))
         });
         Shape { pattern, lacks, has, keys, groups }
@@ -162,8 +167,9 @@ impl Parsers {
     pub fn parse_bytes(&self, record: &[u8]) -> Result<Parsed, Reject> {
         let first = record.iter().find(|b| !b.is_ascii_whitespace());
         let json_error = if first == Some(&b'{') {
-            match FlatJson::parse(record) {
-                Ok(flat) => return self.parse_json(record, &flat),
+            let mut flat = FlatJson::default();
+            match flat.fill(record) {
+                Ok(()) => return self.parse_json(record, &flat),
                 Err(e) => Some(e),
             }
         } else {
@@ -305,18 +311,14 @@ impl SystemParser {
         }
         if let Some(caps) = self.event.pattern.as_ref().and_then(|re| re.captures(record)) {
             let get = |shape: &Shape, f: Field| {
-                shape.groups[f as usize]
-                    .and_then(|g| caps.get(g))
-                    .map(|m| Cow::Borrowed(m.as_str()))
+                shape.groups[f as usize].and_then(|g| caps.get(record, g)).map(Cow::Borrowed)
             };
             return self.event(&get);
         }
         for detail in &self.details {
             if let Some(caps) = detail.pattern.as_ref().and_then(|re| re.captures(record)) {
                 let get = |shape: &Shape, f: Field| {
-                    shape.groups[f as usize]
-                        .and_then(|g| caps.get(g))
-                        .map(|m| Cow::Borrowed(m.as_str()))
+                    shape.groups[f as usize].and_then(|g| caps.get(record, g)).map(Cow::Borrowed)
                 };
                 return self.detail(detail, &get);
             }
@@ -447,7 +449,7 @@ fn build_matcher(
         }
         (None, None, Some(prefix), None) => Some(Matcher::Prefix(prefix.clone())),
         (None, None, None, Some(re)) => {
-            compile(re, &format!("{path}.regex"), c).map(Matcher::Regex)
+            compile(re, &format!("{path}.regex"), c).map(|re| Matcher::Regex(Pattern::new(re)))
         }
         _ => {
             c.push(path, None, "give exactly one of `field` + `equals`, `prefix` or `regex`");
@@ -464,7 +466,7 @@ fn build_event_shape(
 ) -> Option<Shape> {
     let fields = mapped_fields(&raw.fields, &format!("{path}.fields"), c);
     let pattern = match (format, &raw.pattern) {
-        (Format::Regex, Some(p)) => Some(compile(p, &format!("{path}.pattern"), c)?),
+        (Format::Regex, Some(p)) => Some(Pattern::new(compile(p, &format!("{path}.pattern"), c)?)),
         (Format::Regex, None) => {
             c.push(format!("{path}.pattern"), None, "a regex system needs a `pattern`");
             return None;
@@ -478,7 +480,7 @@ fn build_event_shape(
     if let Some(re) = &pattern {
         let required = ["checkpoint_id", "timestamp", "status", "correlation_id"];
         require_captures(
-            re,
+            re.regex(),
             &fields,
             &required,
             &format!("{path}.pattern"),
@@ -501,7 +503,7 @@ fn build_detail_shape(
             let re = compile(p, &format!("{path}.pattern"), c)?;
             let required = ["correlation_id", "failure_reason"];
             require_captures(&re, &fields, &required, &format!("{path}.pattern"), Some(p), c);
-            Some(re)
+            Some(Pattern::new(re))
         }
         (Format::Regex, None) => {
             c.push(format!("{path}.pattern"), None, "a detail of a regex system needs a `pattern`");
