@@ -160,6 +160,9 @@ pub fn scan(
         for _ in 0..workers {
             let (tx, queue) = (tx.clone(), &queue);
             scope.spawn(move || {
+                // A copy of the rules per worker: a regex shared by threads hands its search
+                // caches out under a lock, and only its first user gets the fast path.
+                let config = &config.clone();
                 // One buffer per worker: zeroing 4 MiB per small file would cost more than
                 // scanning it.
                 let mut buf = vec![0u8; BLOCK];
@@ -479,20 +482,28 @@ fn scan_job(
 ) -> anyhow::Result<bool> {
     let original = job.row.clone();
     let gz_fp = if job.gz { Some(fingerprint(&job.file, job.meta.size)?) } else { None };
-    // Before the reader: the file's clones share one offset.
-    let head = classify_head(&job)?;
+    let mut filled = 0usize;
+    // A plain file read from its start: its head is the start of the first block, read once.
+    // Otherwise the head is read apart, before the reader (the file's clones share one
+    // offset).
+    let from_start = !job.gz && job.start == 0;
+    let head_apart = if from_start { Vec::new() } else { classify_head(&job)? };
     let mut reader = open_reader(&mut job)?;
+    if from_start {
+        fill(&mut reader, buf, &mut filled)?;
+    }
+    let head: &[u8] = if from_start { &buf[..filled.min(HEAD_BYTES)] } else { &head_apart };
     if job.fresh || (job.row.system_type == UNKNOWN && job.start < HEAD_BYTES as u64) {
-        let c = config.classifier.classify(&head);
+        let c = config.classifier.classify(head);
         job.row.system_type = c.system_type;
         job.row.evidence = c.evidence;
     }
     tally.system_type = Some(job.row.system_type.clone());
     let first_line = head.split(|&b| b == b'\n').next().unwrap_or_default();
     let layout = CsvLayout::detect(first_line, csv_hint(&job.path));
+    drop(head_apart);
     let view = config.matcher.view(&job.row.system_type, layout.as_ref());
     let mut row = job.row.clone();
-    let mut filled = 0usize;
     let mut offset = job.start;
     let mut last_sent: Option<ScannedFile> = None;
     let mut replace_from = job.replace_from;
