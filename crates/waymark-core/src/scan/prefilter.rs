@@ -19,15 +19,21 @@ pub(super) fn alternation<S: AsRef<str>>(
 
 /// Literals one of which is in every match of `pattern` (found by the parser of [`relax`]),
 /// or `None` when the pattern has no such set (a class, an optional part, case folding).
-/// A set is chosen whose shortest literal is the longest: the rarer, the fewer lines pass.
+/// Of the sets a pattern offers, the rarest in logs is guessed: long literals, with a byte
+/// other than a letter, digit or space (`##[`, `.py:`, `>`), and few of them (one of
+/// `INFO|WARN|ERROR` is on most lines).
 pub(super) fn required_literals(pattern: &str) -> Option<Vec<Vec<u8>>> {
     let hir = parser().parse(pattern).ok()?;
     required(&hir)
 }
 
-/// The longest literal needed, then the fewest literals.
-fn score(set: &[Vec<u8>]) -> (usize, std::cmp::Reverse<usize>) {
-    (set.iter().map(Vec::len).min().unwrap_or(0), std::cmp::Reverse(set.len()))
+/// How rare a set of literals is guessed to be (higher: rarer); see [`required_literals`].
+fn score(set: &[Vec<u8>]) -> i64 {
+    let weight = |l: &Vec<u8>| {
+        let punctuation = l.iter().any(|b| !b.is_ascii_alphanumeric() && *b != b' ');
+        l.len() as i64 + if punctuation { 2 } else { 0 }
+    };
+    2 * set.iter().map(weight).min().unwrap_or(0) - (set.len() as i64 - 1)
 }
 
 fn required(hir: &Hir) -> Option<Vec<Vec<u8>>> {
@@ -41,7 +47,13 @@ fn required(hir: &Hir) -> Option<Vec<Vec<u8>>> {
             }
             _ => required(&rep.sub),
         },
-        HirKind::Concat(subs) => subs.iter().filter_map(required).max_by_key(|s| score(s)),
+        // The first of the best: a pattern's leading literal is often its anchor.
+        HirKind::Concat(subs) => {
+            subs.iter().filter_map(required).fold(None, |best, set| match best {
+                Some(b) if score(&b) >= score(&set) => Some(b),
+                _ => Some(set),
+            })
+        }
         HirKind::Alternation(subs) => {
             let mut all = Vec::new();
             for sub in subs {
@@ -127,6 +139,13 @@ mod tests {
         assert_eq!(set(r"^={10,} [0-9]+ \| x"), Some(vec!["==========".to_owned()]));
         assert_eq!(set("(?:^|> )TM_6014[ :]"), Some(vec!["TM_6014".to_owned()]));
         assert_eq!(set("ab|cde"), Some(vec!["ab".to_owned(), "cde".to_owned()]));
+        // A rare literal rather than words found on most lines.
+        let iics = "^> ?[A-Z]{2,6}_[0-9]{3,} (?:INFO|WARN|WARNING|ERROR) [0-9]{4}-[0-9]{2}";
+        assert_eq!(set(iics), Some(vec![">".to_owned()]));
+        let github =
+            r"^[0-9]{4}-[0-9]{2}T[0-9:.]+Z (?:##\[(?:group|error)\]|Current runner version)";
+        let want = ["##[", "Current runner version"].map(str::to_owned).to_vec();
+        assert_eq!(set(github), Some(want));
         // A branch without a literal, an optional part or case folding: no set.
         assert_eq!(set("ab|[0-9]+"), None);
         assert_eq!(set("(?:abc)?[0-9]"), None);
