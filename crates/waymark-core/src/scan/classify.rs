@@ -36,9 +36,25 @@ pub struct Classifier {
     /// cannot match, and `any` runs only on the lines that have one. Most signature patterns
     /// start with a class (`^[0-9]{4}-`), so `any` alone has no literal prefilter and its
     /// lazy DFA reads every byte of every head (13 % of a literal-rule scan). `None` when
-    /// some pattern has no required literal. See: issue 15.
-    required: Option<AhoCorasick>,
+    /// too many patterns have no rare literal. See: issue 15.
+    required: Option<Literals>,
 }
+
+/// The lines worth trying, found by literals (see [`Classifier::required`]).
+#[derive(Debug, Clone)]
+struct Literals {
+    /// The rare literals of most patterns.
+    searcher: AhoCorasick,
+    /// The other patterns (an index into `index`, its relaxed regex): each searched alone,
+    /// with the regex's own prefilter. A short literal (`>`) would make most lines
+    /// candidates, and slow the literal searcher down.
+    alone: Vec<(usize, Regex)>,
+}
+
+/// Literals shorter than this are not rare enough for [`Literals::searcher`].
+const RARE_LEN: usize = 3;
+/// More patterns than this without a rare literal: [`Literals`] would not pay.
+const MAX_ALONE: usize = 3;
 
 impl Classifier {
     pub fn new(mut signatures: Vec<Signature>) -> Classifier {
@@ -56,7 +72,7 @@ impl Classifier {
         // the patterns are tried one by one over the whole head.
         let relaxed: Vec<String> = patterns.iter().map(|p| relax(p)).collect();
         let any = if patterns.is_empty() { None } else { alternation(&relaxed, 1 << 26).ok() };
-        let required = if any.is_some() { required_prefilter(&patterns) } else { None };
+        let required = if any.is_some() { literals(&patterns, &relaxed) } else { None };
         Classifier { signatures, any, index, required }
     }
 
@@ -108,11 +124,12 @@ impl Classifier {
     /// As [`Classifier::first_by_line`], with the lines found by their required literals: the
     /// same lines are tried (a line where a pattern matches has one of its literals), `any`
     /// first, and the same answer results.
-    fn first_by_literal(&self, any: &Regex, required: &AhoCorasick, head: &[u8]) -> Option<usize> {
+    fn first_by_literal(&self, any: &Regex, required: &Literals, head: &[u8]) -> Option<usize> {
         let mut best: Option<usize> = None;
         let mut pos = 0;
         while pos < head.len() && best != Some(0) {
-            let Some(m) = required.find(Input::new(head).span(pos..head.len())) else { break };
+            let input = Input::new(head).span(pos..head.len());
+            let Some(m) = required.searcher.find(input) else { break };
             let start = line_start(head, pos, m.start());
             let end = line_end(head, m.start());
             let line = &head[start..(end + 1).min(head.len())];
@@ -121,7 +138,34 @@ impl Classifier {
             }
             pos = end + 1;
         }
+        // The patterns without a rare literal, each over the whole head, as long as they
+        // could still win.
+        for (k, relaxed) in &required.alone {
+            if best.is_some_and(|b| b <= *k) {
+                break;
+            }
+            let (i, j) = self.index[*k];
+            if self.matches_a_line(relaxed, &self.signatures[i].patterns[j], head) {
+                best = Some(*k);
+            }
+        }
         best
+    }
+
+    /// Whether `pattern` matches within a line of `head`, the lines found by `relaxed` (as
+    /// in [`Classifier::first_by_line`]).
+    fn matches_a_line(&self, relaxed: &Regex, pattern: &Regex, head: &[u8]) -> bool {
+        let mut pos = 0;
+        while pos < head.len() {
+            let Some(m) = relaxed.find_at(head, pos) else { return false };
+            let start = line_start(head, pos, m.start());
+            let end = line_end(head, m.start());
+            if pattern.is_match(&head[start..(end + 1).min(head.len())]) {
+                return true;
+            }
+            pos = end + 1;
+        }
+        false
     }
 
     /// The first pattern before `best` that matches `line`, else `best`.
@@ -153,15 +197,21 @@ impl Classifier {
     }
 }
 
-/// One searcher for the required literals of every pattern; `None` if a pattern has none, or
-/// one that holds a line end (a line could then match without holding it whole).
-fn required_prefilter(patterns: &[&str]) -> Option<AhoCorasick> {
-    let mut literals = Vec::new();
-    for p in patterns {
-        literals.extend(required_literals(p)?);
+/// The literal searcher of most patterns, and the patterns searched alone; `None` when too
+/// many have no rare literal, or a literal holds a line end (a line could then match
+/// without holding it whole).
+fn literals(patterns: &[&str], relaxed: &[String]) -> Option<Literals> {
+    let mut rare = Vec::new();
+    let mut alone = Vec::new();
+    for (k, p) in patterns.iter().enumerate() {
+        match required_literals(p) {
+            Some(set) if set.iter().all(|l| l.len() >= RARE_LEN) => rare.extend(set),
+            _ => alone.push((k, alternation(&relaxed[k..=k], 1 << 26).ok()?)),
+        }
     }
-    if literals.iter().any(|l| l.is_empty() || l.contains(&b'\n')) {
+    if rare.iter().any(|l| l.contains(&b'\n')) || alone.len() > MAX_ALONE {
         return None;
     }
-    AhoCorasick::builder().match_kind(MatchKind::LeftmostFirst).build(&literals).ok()
+    let searcher = AhoCorasick::builder().match_kind(MatchKind::LeftmostFirst).build(&rare).ok()?;
+    Some(Literals { searcher, alone })
 }

@@ -331,6 +331,11 @@ fn signatures_found_by_their_literals_classify_as_the_full_search_does() {
         "\x1b[1mStarted by \x1b[0mtimer\n",
         "INFO : LM_36435 [Mon Jan 06 02:00:00 2025] : x\nRunning with dbt=1.8\n",
         "> TM_6014 no\n\t TM_6014 x\n",
+        // IICS's line has no rare literal (`>`): searched alone, it still wins or loses by
+        // priority.
+        "Running with dbt=1.8\n> CDI_12345 INFO 2025-01-06T02:00:00Z x\n",
+        "> CDI_12345 INFO 2025-01-06T02:00:00Z x\nStarted by timer\n",
+        ">CDI_1 INFO 2025\n",
         "no signature here\nnor here",
         "",
     ] {
@@ -344,6 +349,11 @@ fn signatures_found_by_their_literals_classify_as_the_full_search_does() {
             String::from_utf8_lossy(head)
         );
     }
+    let types: Vec<String> = heads[heads.len() - 5..heads.len() - 2]
+        .iter()
+        .map(|h| with.classify(h).system_type)
+        .collect();
+    assert_eq!(types, ["IICS", "JENKINS", UNKNOWN]);
 }
 
 #[test]
