@@ -179,7 +179,7 @@ impl Classifier {
             .or(best)
     }
 
-    /// Whether lines are found by required literals (see [`Classifier::required`]).
+    /// Whether lines are found by the required literals of the signature patterns.
     pub fn has_literal_prefilter(&self) -> bool {
         self.required.is_some()
     }
