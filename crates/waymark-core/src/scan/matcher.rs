@@ -185,17 +185,19 @@ impl View<'_> {
     /// Every `\n` ends a line; bytes after the last one are a last line (the caller passes
     /// only complete lines, or a final line it knows is complete).
     pub fn scan(&self, block: &[u8], mut hit: impl FnMut(Hit<'_>)) -> u64 {
-        let lines = count_lines(block);
-        if self.columns.is_empty() {
-            self.scan_fast(block, &mut hit);
+        let newlines = if self.columns.is_empty() {
+            self.scan_fast(block, &mut hit)
         } else {
-            self.scan_each(block, &mut hit);
-        }
-        lines
+            self.scan_each(block, &mut hit)
+        };
+        newlines + u64::from(!block.is_empty() && !block.ends_with(b"\n"))
     }
 
-    fn scan_fast(&self, block: &[u8], hit: &mut impl FnMut(Hit<'_>)) {
-        let Some(any) = &self.matcher.any else { return };
+    /// Returns the number of `\n`s in `block`, counted once as the hits are found.
+    fn scan_fast(&self, block: &[u8], hit: &mut impl FnMut(Hit<'_>)) -> u64 {
+        let Some(any) = &self.matcher.any else {
+            return memchr_iter(b'\n', block).count() as u64;
+        };
         let mut lines = LineCounter::default();
         let mut pos = 0usize;
         while pos < block.len() {
@@ -235,10 +237,11 @@ impl View<'_> {
             }
             pos = end + 1;
         }
+        lines.index_of(block, block.len())
     }
 
     /// The path for CSV logs with column rules: every line is split into fields.
-    fn scan_each(&self, block: &[u8], hit: &mut impl FnMut(Hit<'_>)) {
+    fn scan_each(&self, block: &[u8], hit: &mut impl FnMut(Hit<'_>)) -> u64 {
         let mut start = 0usize;
         let mut line_index = 0u64;
         while start < block.len() {
@@ -251,6 +254,7 @@ impl View<'_> {
             line_index += 1;
             start = end + 1;
         }
+        line_index - u64::from(!block.is_empty() && !block.ends_with(b"\n"))
     }
 
     /// The most severe allowed rule matching `line` (ties: the first declared), considering
@@ -318,10 +322,4 @@ impl LineCounter {
 
 fn trim_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
-}
-
-/// Lines in a block: its `\n`s, plus one for bytes after the last.
-fn count_lines(block: &[u8]) -> u64 {
-    let newlines = memchr_iter(b'\n', block).count() as u64;
-    newlines + u64::from(!block.is_empty() && !block.ends_with(b"\n"))
 }

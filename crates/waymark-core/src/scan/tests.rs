@@ -310,3 +310,63 @@ fn a_higher_priority_signature_wins_even_further_down_the_head() {
     assert_eq!(c.system_type, "LOW");
     assert_eq!(classifier.classify(b"low tool x\n").system_type, UNKNOWN);
 }
+
+#[test]
+fn signatures_found_by_their_literals_classify_as_the_full_search_does() {
+    let with = builtin().classifier;
+    assert!(with.has_literal_prefilter(), "every built-in signature has a required literal");
+    let without = builtin().classifier.without_literal_prefilter();
+    let mut heads: Vec<Vec<u8>> = fixtures()
+        .into_iter()
+        .map(|(log, _)| {
+            let bytes = std::fs::read(&log).expect("fixture");
+            bytes[..bytes.len().min(HEAD_BYTES)].to_vec()
+        })
+        .collect();
+    // Near misses and lines that only match once escapes are gone or with CRLF ends.
+    for text in [
+        "2025-01-10T05:00:45.9110318Z ##[group]Run x\n",
+        "2025-01-10T05:00:45Z ##[grou\n",
+        "x\n==========   2025-01-06 02:00:00.1 | 0123456789abcdef0123456789abcdef0123 ==========\r\n",
+        "\x1b[1mStarted by \x1b[0mtimer\n",
+        "INFO : LM_36435 [Mon Jan 06 02:00:00 2025] : x\nRunning with dbt=1.8\n",
+        "> TM_6014 no\n\t TM_6014 x\n",
+        // IICS's line has no rare literal (`>`): searched alone, it still wins or loses by
+        // priority.
+        "Running with dbt=1.8\n> CDI_12345 INFO 2025-01-06T02:00:00Z x\n",
+        "> CDI_12345 INFO 2025-01-06T02:00:00Z x\nStarted by timer\n",
+        ">CDI_1 INFO 2025\n",
+        "no signature here\nnor here",
+        "",
+    ] {
+        heads.push(text.as_bytes().to_vec());
+    }
+    for head in &heads {
+        assert_eq!(
+            with.classify(head),
+            without.classify(head),
+            "{}",
+            String::from_utf8_lossy(head)
+        );
+    }
+    let types: Vec<String> = heads[heads.len() - 5..heads.len() - 2]
+        .iter()
+        .map(|h| with.classify(h).system_type)
+        .collect();
+    assert_eq!(types, ["IICS", "JENKINS", UNKNOWN]);
+}
+
+#[test]
+fn a_block_counts_its_lines_whatever_the_path() {
+    let config = builtin();
+    let csv = CsvLayout::detect(b"Severity,Timestamp,Message", Some(b',')).expect("header");
+    let column = config.matcher.view("INFA_WORKFLOW", Some(&csv));
+    let fast = config.matcher.view(UNKNOWN, None);
+    let no_rules = Matcher::new(Vec::new()).expect("empty matcher");
+    let none = no_rules.view(UNKNOWN, None);
+    for (text, lines) in [("", 0), ("a\n", 1), ("a\nb", 2), ("\n\n", 2), ("x\nORA-00942 y\nz", 3)] {
+        for view in [&column, &fast, &none] {
+            assert_eq!(view.scan(text.as_bytes(), |_| {}), lines, "{text:?}");
+        }
+    }
+}

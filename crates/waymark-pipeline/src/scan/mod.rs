@@ -131,10 +131,42 @@ struct Tally {
     system_type: Option<String>,
 }
 
+/// Messages a worker gathers before it sends them, and the rows they hold at most (unless
+/// one commit holds more).
+const BATCH_MSGS: usize = 64;
+const BATCH_ROWS: usize = 2_000;
+
 /// What the scan thread tells the store thread.
 enum Msg {
     Commit(ScanCommit),
     Done { path: PathBuf, outcome: Result<bool, String>, tally: Tally },
+}
+
+/// A worker's messages to the store thread, sent in batches: one channel operation (and
+/// wake-up of the store thread) per batch instead of two per small file (20,000 futex calls
+/// in a scan of 3,058 files). Each commit still carries its own position.
+struct Outbox<'a> {
+    tx: &'a mpsc::SyncSender<Vec<Msg>>,
+    batch: Vec<Msg>,
+    rows: usize,
+}
+
+impl Outbox<'_> {
+    /// Queues `msg`; `false` when the store thread stopped.
+    fn send(&mut self, msg: Msg) -> bool {
+        self.rows += match &msg {
+            Msg::Commit(c) => c.results.len() + 1,
+            Msg::Done { .. } => 0,
+        };
+        self.batch.push(msg);
+        self.batch.len() < BATCH_MSGS && self.rows < BATCH_ROWS || self.flush()
+    }
+
+    /// Sends what is queued; `false` when the store thread stopped.
+    fn flush(&mut self) -> bool {
+        self.rows = 0;
+        self.batch.is_empty() || self.tx.send(std::mem::take(&mut self.batch)).is_ok()
+    }
 }
 
 /// Scans the files into the store; unreadable ones are reported in the result.
@@ -149,7 +181,7 @@ pub fn scan(
     let mut report = ScanReport { files: files.len() as u64, ..ScanReport::default() };
     let jobs = plan(store, files, &mut report)?;
     progress.set_length(jobs.iter().map(|j| j.meta.size.saturating_sub(j.start)).sum());
-    let (tx, rx) = mpsc::sync_channel::<Msg>(8);
+    let (tx, rx) = mpsc::sync_channel::<Vec<Msg>>(8);
     let new_or_moved: HashMap<PathBuf, bool> =
         jobs.iter().map(|j| (j.path.clone(), j.fresh)).collect();
     let queue = std::sync::Mutex::new(jobs.into_iter());
@@ -160,17 +192,25 @@ pub fn scan(
         for _ in 0..workers {
             let (tx, queue) = (tx.clone(), &queue);
             scope.spawn(move || {
+                // A copy of the rules per worker: a regex shared by threads hands its search
+                // caches out under a lock, and only its first user gets the fast path.
+                let config = &config.clone();
                 // One buffer per worker: zeroing 4 MiB per small file would cost more than
                 // scanning it.
                 let mut buf = vec![0u8; BLOCK];
+                let mut out = Outbox { tx: &tx, batch: Vec::new(), rows: 0 };
                 loop {
                     let next = queue.lock().ok().and_then(|mut q| q.next());
-                    let Some(job) = next else { return };
+                    let Some(job) = next else {
+                        out.flush();
+                        return;
+                    };
                     let path = job.path.clone();
                     let mut tally = Tally::default();
-                    let outcome = scan_job(config, job, &mut buf, &tx, progress, &mut tally, quiet)
-                        .map_err(|e| format!("{e:#}"));
-                    if tx.send(Msg::Done { path, outcome, tally }).is_err() {
+                    let outcome =
+                        scan_job(config, job, &mut buf, &mut out, progress, &mut tally, quiet)
+                            .map_err(|e| format!("{e:#}"));
+                    if !out.send(Msg::Done { path, outcome, tally }) {
                         return;
                     }
                 }
@@ -189,7 +229,7 @@ pub fn scan(
             }
             Ok(())
         };
-        for msg in rx {
+        for msg in rx.into_iter().flatten() {
             match msg {
                 Msg::Commit(c) => {
                     count(&mut report, &c, progress);
@@ -472,27 +512,35 @@ fn scan_job(
     config: &ScanConfig,
     mut job: Job,
     buf: &mut Vec<u8>,
-    tx: &mpsc::SyncSender<Msg>,
+    out: &mut Outbox<'_>,
     progress: &ProgressBar,
     tally: &mut Tally,
     quiet: std::time::Duration,
 ) -> anyhow::Result<bool> {
     let original = job.row.clone();
     let gz_fp = if job.gz { Some(fingerprint(&job.file, job.meta.size)?) } else { None };
-    // Before the reader: the file's clones share one offset.
-    let head = classify_head(&job)?;
+    let mut filled = 0usize;
+    // A plain file read from its start: its head is the start of the first block, read once.
+    // Otherwise the head is read apart, before the reader (the file's clones share one
+    // offset).
+    let from_start = !job.gz && job.start == 0;
+    let head_apart = if from_start { Vec::new() } else { classify_head(&job)? };
     let mut reader = open_reader(&mut job)?;
+    if from_start {
+        fill(&mut reader, buf, &mut filled)?;
+    }
+    let head: &[u8] = if from_start { &buf[..filled.min(HEAD_BYTES)] } else { &head_apart };
     if job.fresh || (job.row.system_type == UNKNOWN && job.start < HEAD_BYTES as u64) {
-        let c = config.classifier.classify(&head);
+        let c = config.classifier.classify(head);
         job.row.system_type = c.system_type;
         job.row.evidence = c.evidence;
     }
     tally.system_type = Some(job.row.system_type.clone());
     let first_line = head.split(|&b| b == b'\n').next().unwrap_or_default();
     let layout = CsvLayout::detect(first_line, csv_hint(&job.path));
+    drop(head_apart);
     let view = config.matcher.view(&job.row.system_type, layout.as_ref());
     let mut row = job.row.clone();
-    let mut filled = 0usize;
     let mut offset = job.start;
     let mut last_sent: Option<ScannedFile> = None;
     let mut replace_from = job.replace_from;
@@ -529,7 +577,7 @@ fn scan_job(
                 results: results.0,
                 replace_from: replace_from.take(),
             };
-            if tx.send(Msg::Commit(commit)).is_err() {
+            if !out.send(Msg::Commit(commit)) {
                 anyhow::bail!("the store stopped");
             }
         }
@@ -553,7 +601,7 @@ fn scan_job(
         last_sent = Some(row.clone());
         let commit =
             ScanCommit { file: row.clone(), results: results.0, replace_from: replace_from.take() };
-        if tx.send(Msg::Commit(commit)).is_err() {
+        if !out.send(Msg::Commit(commit)) {
             anyhow::bail!("the store stopped");
         }
     }
@@ -564,7 +612,7 @@ fn scan_job(
     // The row itself may have changed without new lines: a new path, a classification,
     // a gz completed.
     if Some(&row) != last_sent.as_ref() && (last_sent.is_some() || row != original) {
-        let _ = tx.send(Msg::Commit(ScanCommit { file: row, results: Vec::new(), replace_from }));
+        out.send(Msg::Commit(ScanCommit { file: row, results: Vec::new(), replace_from }));
     }
     Ok(last_sent.is_some())
 }

@@ -1,6 +1,6 @@
 //! [`ScanStore`](crate::ScanStore) for SQLite: `scanned_files` and `logscan_results`.
 
-use rusqlite::{params, params_from_iter, OptionalExtension, Row, ToSql};
+use rusqlite::{params, OptionalExtension, Row, Statement};
 use waymark_core::scan::{ScanCommit, ScanResult, ScannedFile, StoredScanResult};
 
 use super::now_text;
@@ -78,10 +78,8 @@ impl crate::ScanStore for super::SqliteStore {
         let now = now_text();
         let tx = self.conn.transaction()?;
         {
-            let one = insert_sql(1);
-            let mut insert = tx.prepare_cached(&one)?;
-            let many = insert_sql(ROWS_PER_INSERT);
-            let mut insert_many = tx.prepare_cached(&many)?;
+            let mut insert = tx.prepare_cached(&insert_sql(1))?;
+            let mut insert_many = tx.prepare_cached(&insert_sql(ROWS_PER_INSERT))?;
             let mut update = tx.prepare_cached(
                 "UPDATE scanned_files SET file_path = ?2, system_type = ?3, evidence = ?4,
                      dev = ?5, inode = ?6, size = ?7, mtime = ?8, position = ?9,
@@ -97,19 +95,24 @@ impl crate::ScanStore for super::SqliteStore {
                     replace
                         .execute(params![f.logscan_id, i64::try_from(from).unwrap_or(i64::MAX)])?;
                 }
-                // Rows in statements of ROWS_PER_INSERT, the rest one by one.
+                // Rows in statements of ROWS_PER_INSERT, the rest one by one. The version's
+                // columns are bound once per statement and commit, then each row's own.
                 let mut chunks = c.results.chunks_exact(ROWS_PER_INSERT);
+                if chunks.len() > 0 {
+                    bind_version(&mut insert_many, f, &now)?;
+                }
                 for chunk in &mut chunks {
-                    let at: Vec<(i64, i64)> = chunk.iter().map(place).collect();
-                    let values: Vec<[&dyn ToSql; 10]> = chunk
-                        .iter()
-                        .zip(&at)
-                        .map(|(r, at)| result_values(f, r, at, &now))
-                        .collect();
-                    insert_many.execute(params_from_iter(values.iter().flatten()))?;
+                    for (i, r) in chunk.iter().enumerate() {
+                        bind_result(&mut insert_many, i, r)?;
+                    }
+                    insert_many.raw_execute()?;
+                }
+                if !chunks.remainder().is_empty() {
+                    bind_version(&mut insert, f, &now)?;
                 }
                 for r in chunks.remainder() {
-                    insert.execute(&result_values(f, r, &place(r), &now)[..])?;
+                    bind_result(&mut insert, 0, r)?;
+                    insert.raw_execute()?;
                 }
                 update.execute(params![
                     f.logscan_id,
@@ -167,49 +170,49 @@ impl crate::ScanStore for super::SqliteStore {
     }
 }
 
-/// Result rows per multi-row INSERT (10 parameters a row, far below SQLite's limit): one
-/// statement step per 32 matched lines instead of one per line.
+/// Result rows per multi-row INSERT: one statement step per 32 matched lines instead of one
+/// per line.
 const ROWS_PER_INSERT: usize = 32;
+/// The parameters every row of a statement shares: the version's id, path and type, and the
+/// scan time (`?1` to `?4`).
+const SHARED: usize = 4;
+/// Each row's own parameters (line number, offset, rule, severity, line, its time).
+const PER_ROW: usize = 6;
 
-/// The INSERT of `rows` result rows.
+/// The INSERT of `rows` result rows: `?1`–`?4` in every row, then six of each row's own
+/// (196 parameters for 32 rows, far below SQLite's limit). Binding a row's path, type and
+/// time once per statement instead of once per row saves a copy of each (issue 15).
 fn insert_sql(rows: usize) -> String {
     let mut sql = String::from(
         "INSERT INTO logscan_results (logscan_id, file_path, system_type, line_number, \
          byte_offset, rule, severity, line, line_timestamp, scanned_at) VALUES ",
     );
     for i in 0..rows {
-        let params: Vec<String> = (1..=10).map(|c| format!("?{}", i * 10 + c)).collect();
+        let own: Vec<String> =
+            (1..=PER_ROW).map(|c| format!("?{}", SHARED + i * PER_ROW + c)).collect();
         sql.push_str(if i == 0 { "(" } else { ",(" });
-        sql.push_str(&params.join(","));
-        sql.push(')');
+        sql.push_str(&format!("?1,?2,?3,{},?4)", own.join(",")));
     }
     sql
 }
 
-/// A result's line number and byte offset as SQLite integers.
-fn place(r: &ScanResult) -> (i64, i64) {
-    (r.line_number as i64, r.byte_offset as i64)
+/// Binds the shared parameters of [`insert_sql`].
+fn bind_version(stmt: &mut Statement<'_>, f: &ScannedFile, now: &str) -> rusqlite::Result<()> {
+    stmt.raw_bind_parameter(1, f.logscan_id)?;
+    stmt.raw_bind_parameter(2, &f.file_path)?;
+    stmt.raw_bind_parameter(3, &f.system_type)?;
+    stmt.raw_bind_parameter(4, now)
 }
 
-/// The values of one result row, in the order of [`insert_sql`].
-fn result_values<'a>(
-    f: &'a ScannedFile,
-    r: &'a ScanResult,
-    place: &'a (i64, i64),
-    now: &'a dyn ToSql,
-) -> [&'a dyn ToSql; 10] {
-    [
-        &f.logscan_id,
-        &f.file_path,
-        &f.system_type,
-        &place.0,
-        &place.1,
-        &r.rule,
-        &r.severity,
-        &r.line,
-        &r.line_timestamp,
-        now,
-    ]
+/// Binds the own parameters of row `i` of [`insert_sql`].
+fn bind_result(stmt: &mut Statement<'_>, i: usize, r: &ScanResult) -> rusqlite::Result<()> {
+    let at = SHARED + i * PER_ROW;
+    stmt.raw_bind_parameter(at + 1, r.line_number as i64)?;
+    stmt.raw_bind_parameter(at + 2, r.byte_offset as i64)?;
+    stmt.raw_bind_parameter(at + 3, &r.rule)?;
+    stmt.raw_bind_parameter(at + 4, r.severity)?;
+    stmt.raw_bind_parameter(at + 5, &r.line)?;
+    stmt.raw_bind_parameter(at + 6, &r.line_timestamp)
 }
 
 #[cfg(test)]
