@@ -27,7 +27,7 @@ use crate::writer::commit_with_retry;
 /// the same way). With three batches in memory
 /// and SQLite's 32 MiB page cache, `ingest` peaks near 70 MiB (issue 15: 175 MiB with batches
 /// of 100,000 records, two in the channel, and a 64 MiB cache).
-pub(crate) const BATCH_BYTES: u64 = 4 << 20;
+pub const BATCH_BYTES: u64 = 4 << 20;
 
 /// One input of `waymark ingest`.
 #[derive(Debug, Clone, PartialEq, Eq)]
