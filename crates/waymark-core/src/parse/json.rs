@@ -246,16 +246,23 @@ mod fast {
                     None => key,
                 };
                 self.value(path, depth, out)?;
-                self.ws();
-                match self.peek()? {
-                    b',' => self.i += 1,
-                    b'}' => {
-                        self.i += 1;
-                        return Some(());
-                    }
-                    _ => return None,
+                if !self.more(b'}')? {
+                    return Some(());
                 }
             }
+        }
+
+        /// After a member or an element: `,` reads on (`true`), `close` ends the container
+        /// (`false`), anything else is not for this reader (`None`).
+        fn more(&mut self, close: u8) -> Option<bool> {
+            self.ws();
+            let go_on = match self.peek()? {
+                b',' => true,
+                c if c == close => false,
+                _ => return None,
+            };
+            self.i += 1;
+            Some(go_on)
         }
 
         fn value(&mut self, path: Cow<'a, str>, depth: u32, out: &mut Entries<'a>) -> Option<()> {
@@ -431,14 +438,8 @@ mod fast {
                 self.ws();
                 self.value(Cow::Borrowed(""), depth, &mut sink)?;
                 sink.clear();
-                self.ws();
-                match self.peek()? {
-                    b',' => self.i += 1,
-                    b']' => {
-                        self.i += 1;
-                        return Some(());
-                    }
-                    _ => return None,
+                if !self.more(b']')? {
+                    return Some(());
                 }
             }
         }
