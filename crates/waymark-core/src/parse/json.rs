@@ -91,6 +91,11 @@ impl<'a> FlatJson<'a> {
             return Ok(());
         }
         self.entries.clear();
+        self.fill_serde(bytes)
+    }
+
+    /// The view read by `serde_json` alone.
+    fn fill_serde(&mut self, bytes: &'a [u8]) -> Result<(), serde_json::Error> {
         let mut de = serde_json::Deserializer::from_slice(bytes);
         ObjectSeed { prefix: None, out: &mut self.entries }.deserialize(&mut de)?;
         de.end()
@@ -101,9 +106,7 @@ impl<'a> FlatJson<'a> {
     #[doc(hidden)]
     pub fn parse_serde(bytes: &'a [u8]) -> Result<FlatJson<'a>, serde_json::Error> {
         let mut flat = FlatJson::default();
-        let mut de = serde_json::Deserializer::from_slice(bytes);
-        ObjectSeed { prefix: None, out: &mut flat.entries }.deserialize(&mut de)?;
-        de.end()?;
+        flat.fill_serde(bytes)?;
         Ok(flat)
     }
 
@@ -117,7 +120,8 @@ impl<'a> FlatJson<'a> {
         self.get(path).is_some()
     }
 
-    /// Every path and value, in the record's order (repeated keys kept).
+    /// Every path and value, in the record's order (repeated keys kept; tests and fuzz targets).
+    #[doc(hidden)]
     pub fn entries(&self) -> Vec<&Entry<'a>> {
         self.entries.iter().collect()
     }
@@ -331,10 +335,8 @@ mod fast {
                 }
                 self.digits()?;
             }
-            // A leading zero followed by a digit is refused by `serde_json`.
-            if self.b[digits_start] == b'0' && int_end - digits_start > 1 {
-                return None;
-            }
+            // A leading zero is read alone: a digit after it ends the value and the record is
+            // then not for this reader (`serde_json` refuses it).
             let n = int_end - digits_start;
             if plain && n <= 18 && !(negative && self.b[digits_start..int_end] == *b"0") {
                 let v = self.b[digits_start..int_end]

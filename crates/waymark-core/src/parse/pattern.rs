@@ -135,7 +135,6 @@ impl Pattern {
 /// A set of characters: a table for ASCII, sorted ranges for the rest.
 #[derive(Debug)]
 struct CharSet {
-    ascii: [bool; 128],
     /// Per byte: 1 an ASCII character of the set, 0 an ASCII one outside it, 2 a byte of a
     /// longer character (looked up in `ranges`).
     bytes: [u8; 256],
@@ -143,12 +142,25 @@ struct CharSet {
 }
 
 impl CharSet {
-    fn new(ascii: [bool; 128], ranges: Vec<(char, char)>) -> CharSet {
-        let mut bytes = [2u8; 256];
-        for (b, &inside) in ascii.iter().enumerate() {
-            bytes[b] = u8::from(inside);
+    /// The set of the characters in `ranges` (inclusive, sorted as `regex-syntax` gives them).
+    fn new(ranges: impl IntoIterator<Item = (char, char)>) -> CharSet {
+        let mut bytes = [0u8; 256];
+        bytes[0x80..].fill(2);
+        let mut wide = Vec::new();
+        for (lo, hi) in ranges {
+            for c in lo..=hi.min('\x7f') {
+                bytes[c as usize] = 1;
+            }
+            if hi >= '\u{80}' {
+                wide.push((lo.max('\u{80}'), hi));
+            }
         }
-        CharSet { ascii, bytes, ranges }
+        CharSet { bytes, ranges: wide }
+    }
+
+    /// Whether the ASCII byte `b` is in the set.
+    fn has_ascii(&self, b: u8) -> bool {
+        self.bytes[usize::from(b)] == 1
     }
 
     /// From `pos`, as many characters of the set as there are, at most `limit`: the end and
@@ -185,7 +197,7 @@ impl CharSet {
 
     fn contains(&self, c: char) -> bool {
         if c.is_ascii() {
-            return self.ascii[c as usize];
+            return self.has_ascii(c as u8);
         }
         self.ranges
             .binary_search_by(|&(lo, hi)| {
@@ -205,7 +217,7 @@ impl CharSet {
     fn step(&self, text: &str, pos: usize) -> Option<usize> {
         let b = *text.as_bytes().get(pos)?;
         if b < 0x80 {
-            return self.ascii[b as usize].then_some(1);
+            return self.has_ascii(b).then_some(1);
         }
         let c = text.get(pos..)?.chars().next()?;
         self.contains(c).then(|| c.len_utf8())
@@ -340,18 +352,12 @@ impl Program {
 
     fn set(&mut self, class: &Class) -> Option<usize> {
         let Class::Unicode(u) = class else { return None };
-        let mut ascii = [false; 128];
-        let mut ranges = Vec::new();
-        for r in u.ranges() {
-            for c in r.start()..=r.end().min('\x7f') {
-                ascii[c as usize] = true;
-            }
-            if r.end() >= '\u{80}' {
-                ranges.push((r.start().max('\u{80}'), r.end()));
-            }
-        }
-        self.sets.push(CharSet::new(ascii, ranges));
-        Some(self.sets.len() - 1)
+        Some(self.push_set(CharSet::new(u.ranges().iter().map(|r| (r.start(), r.end())))))
+    }
+
+    fn push_set(&mut self, set: CharSet) -> usize {
+        self.sets.push(set);
+        self.sets.len() - 1
     }
 
     /// A class, or a one-character literal, as a set.
@@ -365,15 +371,7 @@ impl Program {
                 if chars.next().is_some() {
                     return None;
                 }
-                let mut ascii = [false; 128];
-                let mut ranges = Vec::new();
-                if c.is_ascii() {
-                    ascii[c as usize] = true;
-                } else {
-                    ranges.push((c, c));
-                }
-                self.sets.push(CharSet::new(ascii, ranges));
-                Some(self.sets.len() - 1)
+                Some(self.push_set(CharSet::new([(c, c)])))
             }
             _ => None,
         }
@@ -481,7 +479,7 @@ impl Program {
             let keeps = match self.insts.get(j) {
                 Some(Inst::End) => true,
                 Some(Inst::Lit(bytes)) => {
-                    bytes.first().is_some_and(|&b| b < 0x80 && !self.sets[set].ascii[b as usize])
+                    bytes.first().is_some_and(|&b| b < 0x80 && !self.sets[set].has_ascii(b))
                 }
                 _ => false,
             };

@@ -72,7 +72,8 @@ impl SqliteStore {
         // 32 MiB: half the memory of 64 MiB for the same insert rate (issue 15).
         conn.pragma_update(None, "cache_size", -32_768)?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
-        // A checkpoint every 128 MiB of log instead of SQLite's 16 MiB (1,000 pages): each
+        // A checkpoint every 8,192 pages of log (128 MiB of this store's 16 KiB pages; a store
+        // made with 4 KiB pages before they were set gets 32 MiB) instead of SQLite's 1,000: each
         // writes back every page the transactions since the last one touched — with the trace
         // index's random keys, most of the index — and waits for two fsyncs. `ingest` of 1M
         // records is 15–20 % faster; the log on disk grows to 128 MiB before it is folded back.
